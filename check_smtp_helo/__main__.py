@@ -1,0 +1,5 @@
+"""python -m check_smtp_helo"""
+
+from check_smtp_helo.cli import main
+
+main()

@@ -1,0 +1,95 @@
+"""What the user names on the command line: the host, the EHLO/HELO argument, an e-mail address.
+
+Each function returns the value to use, or raises ValueError with a one-line reason.
+Nothing that passes these checks can carry a second SMTP command onto the wire.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)\Z")
+
+
+def shown(value: str) -> str:
+    """A user's value quoted for a message: ASCII, escaped, no '|', bounded."""
+    text = ascii(value).replace("|", "\\x7c")
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def ip_family(text: str) -> int | None:
+    """AF_INET or AF_INET6 when text is an IP address (an IPv6 zone is allowed), else None."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, text.split("%", 1)[0] if family == socket.AF_INET6 else text)
+        except OSError:
+            continue
+        return family
+    return None
+
+
+def _dns_name(value: str, what: str) -> str:
+    """A DNS name in ASCII (IDNA for international names), or ValueError."""
+    try:
+        name = value.encode("idna").decode("ascii") if not value.isascii() else value
+    except UnicodeError as exc:
+        raise ValueError(f"{what} {shown(value)} is not a valid international domain name") from exc
+    labels = name[:-1].split(".") if name.endswith(".") else name.split(".")
+    if len(name) > 253 or not all(_LABEL.match(label) for label in labels):
+        raise ValueError(f"{what} {shown(value)} is not a valid host name")
+    return name
+
+
+def parse_host(value: str, family: int = socket.AF_UNSPEC) -> str:
+    """The host to connect to: an IP address (IPv6 bare or in brackets) or a DNS name."""
+    if "://" in value:
+        raise ValueError(f"host {shown(value)} has a scheme: give the bare name or address")
+    if not value or any(c.isspace() or not c.isprintable() for c in value):
+        raise ValueError(f"host {shown(value)} is empty or has white space or control characters")
+    if "/" in value:
+        raise ValueError(f"host {shown(value)} has a path: give the bare name or address")
+    bracketed = value.startswith("[") and value.endswith("]")
+    host = value[1:-1] if bracketed else value
+    found = ip_family(host)
+    if bracketed and found != socket.AF_INET6:
+        raise ValueError(f"host {shown(value)}: only an IPv6 address goes in brackets")
+    if found is None:
+        if ":" in host:
+            raise ValueError(f"host {shown(value)} is not an address: give the port with -p")
+        return _dns_name(host, "host")
+    if family not in (socket.AF_UNSPEC, found):
+        asked, got = ("-4", "IPv6") if family == socket.AF_INET else ("-6", "IPv4")
+        raise ValueError(f"{asked} was given but {shown(host)} is an {got} address")
+    return host
+
+
+def helo_name(value: str, what: str) -> str:
+    """An EHLO/HELO argument: a host name or an address literal such as [192.0.2.7]."""
+    if any(c in value for c in "\r\n\0"):
+        raise ValueError(f"{what} must not contain CR, LF or NUL")
+    if not value or any(c.isspace() or not c.isprintable() for c in value):
+        raise ValueError(f"{what} {shown(value)} is empty or has white space or control characters")
+    if value.startswith("[") and value.endswith("]"):
+        inner = value[1:-1]
+        ipv6 = inner[:5].lower() == "ipv6:"
+        address = inner[5:] if ipv6 else inner
+        wanted = socket.AF_INET6 if ipv6 else socket.AF_INET
+        if "%" in address or ip_family(address) != wanted:
+            raise ValueError(f"{what} {shown(value)} is not an address literal")
+        return value
+    return _dns_name(value, what)
+
+
+def helo_argument(fqdn: str | None, email: str | None) -> str | None:
+    """The EHLO/HELO argument from -F or --email (-F wins); None lets the plugin choose."""
+    if fqdn is not None:
+        return helo_name(fqdn, "-F")
+    if email is None:
+        return None
+    if any(c in email for c in "\r\n\0"):
+        raise ValueError("--email must not contain CR, LF or NUL")
+    local, at, domain = email.rpartition("@")
+    if not (at and local and domain):
+        raise ValueError(f"--email {shown(email)} is not an address of the form user@domain")
+    return helo_name(domain, "the domain of --email")

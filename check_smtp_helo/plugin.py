@@ -1,0 +1,240 @@
+"""The nagiosplugin side: a Resource that holds the conversation, contexts that judge
+what it found, a Summary that words the result, and the output layout."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import nagiosplugin
+from nagiosplugin.output import Output
+
+from .smtp import Reply, Session, Target, converse, endpoint
+
+_log = logging.getLogger("nagiosplugin.check_smtp_helo")
+
+PHASES = ("dns", "connect", "banner", "helo")
+SHOWN_TEXT = 120  # characters of server text on the status line
+LOG_LEVELS = {0: logging.WARNING, 1: logging.WARNING, 2: logging.INFO}
+
+
+def decimal(value: float) -> str:
+    """A measured value for perfdata: plain decimal, microseconds (never 1e-06)."""
+    return f"{value:.6f}"
+
+
+def number(value: float) -> str:
+    """A threshold or limit for perfdata: plain decimal without trailing zeros."""
+    text = f"{value:.6f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def range_text(threshold: nagiosplugin.Range) -> str:
+    """A Nagios range in perfdata form: '1' stays '1', and numbers are never in e-notation."""
+    text = "@" if threshold.invert else ""
+    if threshold.start == float("-inf"):
+        text += "~:"
+    elif threshold.start != 0:
+        text += number(threshold.start) + ":"
+    if threshold.end != float("inf"):
+        text += number(threshold.end)
+    return text
+
+
+def clip(text: str, limit: int = SHOWN_TEXT) -> str:
+    """Server text bounded for the status line."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class SMTPServer(nagiosplugin.Resource):
+    """Talks to the server once; yields phase times, response time, replies, or a failure."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.session: Session | None = None
+
+    @property
+    def name(self) -> str:
+        return "SMTP"
+
+    def probe(self):
+        self.session = session = converse(self.target, _log)
+        for phase in PHASES:
+            if phase in session.timings:
+                yield nagiosplugin.Metric(
+                    phase, session.timings[phase], "s", min=0, context="phase"
+                )
+        if session.response_time is not None:
+            yield nagiosplugin.Metric(
+                "time", session.response_time, "s", min=0, max=self.target.timeout, context="time"
+            )
+        if session.banner is not None:
+            yield nagiosplugin.Metric("banner_reply", session.banner, context="banner")
+        if session.helo is not None:
+            yield nagiosplugin.Metric("helo_reply", session.helo, context="helo")
+        if session.failure is not None:
+            yield nagiosplugin.Metric("failure", session.failure, context="failure")
+
+
+def seconds_performance(
+    metric: nagiosplugin.Metric, warn: str = "", crit: str = ""
+) -> nagiosplugin.Performance:
+    """Perfdata for a duration: 'label=0.001234s;warn;crit;min;max'."""
+    limit = "" if metric.max is None else number(metric.max)
+    return nagiosplugin.Performance(
+        metric.name, decimal(metric.value), metric.uom, warn, crit, number(metric.min), limit
+    )
+
+
+class PhaseContext(nagiosplugin.Context):
+    """Times of single phases: graphed, not judged."""
+
+    def __init__(self) -> None:
+        super().__init__("phase")
+
+    def performance(self, metric, resource):
+        return seconds_performance(metric)
+
+
+class ResponseTimeContext(nagiosplugin.ScalarContext):
+    """The response time against the -w and -c ranges."""
+
+    def __init__(self, warning: nagiosplugin.Range, critical: nagiosplugin.Range) -> None:
+        super().__init__("time", warning, critical)
+
+    def evaluate(self, metric, resource):
+        for state, threshold, kind in (
+            (nagiosplugin.Critical, self.critical, "critical"),
+            (nagiosplugin.Warn, self.warning, "warning"),
+        ):
+            if not threshold.match(metric.value):
+                where = "inside" if threshold.invert else "outside"
+                hint = f"response time {where} {kind} range {range_text(threshold)}"
+                return self.result_cls(state, hint, metric)
+        return self.result_cls(nagiosplugin.Ok, None, metric)
+
+    def performance(self, metric, resource):
+        return seconds_performance(metric, range_text(self.warning), range_text(self.critical))
+
+
+class ReplyContext(nagiosplugin.Context):
+    """A reply must carry the expected code; any other is CRITICAL."""
+
+    def __init__(self, name: str, expected: int) -> None:
+        super().__init__(name)
+        self.expected = expected
+
+    def evaluate(self, metric, resource):
+        reply: Reply = metric.value
+        if reply.code != self.expected:
+            subject = f"{reply.command} reply" if reply.command else "banner"
+            return self.result_cls(
+                nagiosplugin.Critical, f"{subject} is not {self.expected}", metric
+            )
+        return self.result_cls(nagiosplugin.Ok, None, metric)
+
+
+class BannerContext(ReplyContext):
+    """The banner must be 220, and match the -e pattern (on any line) when one is given."""
+
+    def __init__(self, expect: re.Pattern | None) -> None:
+        super().__init__("banner", 220)
+        self.expect = expect
+
+    def evaluate(self, metric, resource):
+        result = super().evaluate(metric, resource)
+        if result.state != nagiosplugin.Ok or self.expect is None:
+            return result
+        if any(self.expect.search(line) for line in metric.value.wire_lines()):
+            return result
+        return self.result_cls(nagiosplugin.Warn, "banner does not match -e", metric)
+
+
+class FailureContext(nagiosplugin.Context):
+    """A conversation cut short: CRITICAL, or the --timeout-state when time ran out."""
+
+    def __init__(self, timeout_state: nagiosplugin.state.ServiceState) -> None:
+        super().__init__("failure")
+        self.timeout_state = timeout_state
+
+    def evaluate(self, metric, resource):
+        failure = metric.value
+        state = self.timeout_state if failure.timed_out else nagiosplugin.Critical
+        return self.result_cls(state, failure.reason, metric)
+
+
+class SMTPSummary(nagiosplugin.Summary):
+    """Words the status line and the long output from the conversation's record."""
+
+    def ok(self, results):
+        return self._line(results, [])
+
+    def problem(self, results):
+        reasons = [result.hint for result in results if result.state != nagiosplugin.Ok]
+        return self._line(results, reasons)
+
+    def verbose(self, results):
+        session = self._session(results)
+        lines = []
+        if session.address:
+            lines.append(f"address: {session.address} port {session.target.port}")
+        if session.banner:
+            lines += [f"banner: {line}" for line in session.banner.wire_lines()]
+        if session.helo_name:
+            lines.append(
+                f"{'HELO' if session.target.plain_helo else 'EHLO'} argument: {session.helo_name}"
+            )
+        if session.refused_ehlo:
+            lines.append(f"EHLO refused ({session.refused_ehlo}), HELO tried instead")
+        if session.helo:
+            lines += [f"{session.helo_verb}: {line}" for line in session.helo.wire_lines()]
+        if session.timings:
+            lines.append(
+                "timings: " + ", ".join(f"{k} {decimal(v)}s" for k, v in session.timings.items())
+            )
+        return lines
+
+    @staticmethod
+    def _session(results) -> Session:
+        return results[0].resource.session
+
+    def _line(self, results, reasons: list[str]) -> str:
+        session = self._session(results)
+        head = endpoint(session.target.host, session.target.port)
+        if session.address and session.address != session.target.host:
+            head += f" ({session.address})"
+        if session.response_time is not None:
+            head += f" answered in {session.response_time:.3f}s"
+        if reasons:
+            head += ": " + "; ".join(reasons)
+        parts = [head]
+        if session.banner:
+            parts.append(f"banner: {clip(str(session.banner))}")
+        if session.helo:
+            parts.append(f"helo: {clip(str(session.helo))}")
+        return "; ".join(parts)
+
+
+class StatusLineOutput(Output):
+    """nagiosplugin's output, but perfdata stays on the status line at every -v level,
+    and long output starts at -v (nagiosplugin's own verbosity then only decides tracebacks)."""
+
+    def __init__(self, logchan: logging.Handler, verbosity: int) -> None:
+        super().__init__(logchan)
+        self.verbosity = verbosity
+
+    def add(self, check):
+        self.status = self.format_status(check)
+        perfdata = self.format_perfdata(check)
+        if perfdata:
+            self.status += " " + perfdata
+        if self.verbosity:
+            self.add_longoutput(check.verbose_str)
+
+
+def use_output(verbosity: int) -> None:
+    """Set up nagiosplugin's Runtime for -v levels 0..3: long output, transcript, debug."""
+    runtime = nagiosplugin.Runtime()
+    runtime.output = StatusLineOutput(runtime.logchan, verbosity)
+    runtime.verbose = 3 if verbosity >= 3 else 0
+    runtime.logchan.setLevel(LOG_LEVELS.get(verbosity, logging.DEBUG))

@@ -1,0 +1,373 @@
+"""The SMTP conversation: connect, read the greeting, say EHLO/HELO, say QUIT.
+
+Nothing here knows about Nagios. Every wait ends at one deadline, every read is
+bounded, and server bytes become printable ASCII before anything else sees them.
+A conversation never raises for what the network or the server does: it returns
+a `Session` whose `failure` says what went wrong, and where.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import socket
+import threading
+import time
+from collections import namedtuple
+
+from .names import ip_family
+
+MAX_LINE = 1024  # RFC 5321 4.5.3.1.5: 512 octets a reply line; twice that is slack enough
+MAX_REPLY_LINES = 100  # an EHLO reply lists a few dozen extensions at the most
+QUIT_WAIT = 1.0  # seconds the polite QUIT may take, within what is left of the timeout
+EHLO_UNKNOWN = (500, 502)  # EHLO answered so: the server predates ESMTP, fall back to HELO
+FORBIDDEN_ON_WIRE = "\r\n\0"
+
+_REPLY_START = re.compile(
+    rb"[1-5]?\Z|[1-5]\d{1,2}\Z|[1-5]\d\d[ \r\n-]"
+)  # what a reply may begin with
+_UNPRINTABLE = {**dict.fromkeys(range(32), "?"), 127: "?", 0xFFFD: "?", ord("|"): "/"}
+
+Failure = namedtuple("Failure", "phase reason timed_out")
+Failure.__doc__ = "What ended a conversation early: the phase, a reason, and whether time ran out."
+
+
+def printable(raw: bytes) -> str:
+    """Server bytes as ASCII text safe for plugin output: no controls, no '|'."""
+    return raw.decode("ascii", "replace").translate(_UNPRINTABLE)
+
+
+def seconds(value: float) -> str:
+    """A duration the way a user wrote it: 10 -> '10s', 2.5 -> '2.5s'."""
+    return f"{value:g}s"
+
+
+def endpoint(host: str, port: int) -> str:
+    """host:port, with an IPv6 address in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def address_literal(address: str) -> str:
+    """The RFC 5321 4.1.3 address literal of an IP address: [192.0.2.7] or [IPv6:2001:db8::7]."""
+    address = address.split("%", 1)[0]
+    return f"[IPv6:{address}]" if ":" in address else f"[{address}]"
+
+
+class Reply:
+    """One SMTP reply: its code, the text of each of its lines, the command it answers."""
+
+    __slots__ = ("code", "command", "lines")
+
+    def __init__(self, code: int, lines: list[str], command: str | None = None) -> None:
+        self.code = code
+        self.lines = lines
+        self.command = command
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.lines[0]}".rstrip()
+
+    def __repr__(self) -> str:
+        return f"Reply({self.code!r}, {self.lines!r}, {self.command!r})"
+
+    def wire_lines(self) -> list[str]:
+        """Each line as the server sent it: 250-first, 250 last."""
+        last = len(self.lines) - 1
+        return [
+            f"{self.code}{' ' if i == last else '-'}{text}" for i, text in enumerate(self.lines)
+        ]
+
+
+class Target:
+    """What to talk to and how: the inputs of one conversation."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        timeout: float,
+        *,
+        family: int = socket.AF_UNSPEC,
+        helo_name: str | None = None,
+        plain_helo: bool = False,
+    ) -> None:
+        if helo_name is not None and any(c in helo_name for c in FORBIDDEN_ON_WIRE):
+            raise ValueError("the EHLO/HELO argument must not contain CR, LF or NUL")
+        self.host = host
+        self.port = port
+        self.timeout = timeout
+        self.family = family
+        self.helo_name = helo_name
+        self.plain_helo = plain_helo
+
+
+class Session:
+    """The record of one conversation, complete or cut short."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.address: str | None = None
+        self.timings: dict[str, float] = {}
+        self.banner: Reply | None = None
+        self.helo_name: str | None = None
+        self.helo_verb: str | None = None
+        self.helo: Reply | None = None
+        self.refused_ehlo: Reply | None = None
+        self.failure: Failure | None = None
+
+    @property
+    def response_time(self) -> float | None:
+        """Seconds from the start of the connect to the end of the EHLO/HELO reply."""
+        if self.helo is None:
+            return None
+        return sum(self.timings[phase] for phase in ("connect", "banner", "helo"))
+
+
+class _AbortError(Exception):
+    """Unwinds a conversation; carries the Failure to record."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.reason)
+        self.failure = failure
+
+
+class _Clock:
+    """The one deadline of a conversation, and phase timings against it."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.mark = time.perf_counter()
+        self.deadline = self.mark + timeout
+
+    def late(self, phase: str, what: str) -> _AbortError:
+        """The abort for 'what' not happening within the timeout."""
+        return _AbortError(Failure(phase, f"{what} within {seconds(self.timeout)}", True))
+
+    def left(self, phase: str, what: str) -> float:
+        """Seconds left; past the deadline, abort: 'what' did not happen in time."""
+        left = self.deadline - time.perf_counter()
+        if left <= 0:
+            raise self.late(phase, what)
+        return left
+
+    def lap(self) -> float:
+        """Seconds since the previous lap (or the start)."""
+        now = time.perf_counter()
+        elapsed, self.mark = now - self.mark, now
+        return elapsed
+
+    def cap(self, limit: float) -> None:
+        """Bring the deadline forward to at most `limit` seconds from now."""
+        self.deadline = min(self.deadline, time.perf_counter() + limit)
+
+
+def _describe(exc: OSError) -> str:
+    """An OSError in lower case words: 'connection refused'."""
+    words = exc.strerror or str(exc) or type(exc).__name__
+    return words[:1].lower() + words[1:]
+
+
+def resolve(target: Target, clock: _Clock) -> list[tuple]:
+    """getaddrinfo within the deadline; a name is looked up in a thread that may be abandoned."""
+    numeric = ip_family(target.host) is not None
+    flags = socket.AI_NUMERICHOST if numeric else 0
+    outcome: list = []
+
+    def lookup() -> None:
+        try:
+            # bytes, not str: a str host makes CPython import the idna codec (about 1 ms)
+            host = target.host.encode("ascii")
+            outcome.append(
+                socket.getaddrinfo(host, target.port, target.family, socket.SOCK_STREAM, 0, flags)
+            )
+        except OSError as exc:
+            outcome.append(exc)
+
+    if numeric:
+        lookup()
+    else:
+        worker = threading.Thread(target=lookup, daemon=True)
+        worker.start()
+        worker.join(clock.left("dns", f"no address for {target.host}"))
+        if not outcome:
+            raise clock.late("dns", f"no address for {target.host}")
+    if isinstance(outcome[0], OSError):
+        reason = f"cannot resolve {target.host}: {_describe(outcome[0])}"
+        raise _AbortError(Failure("dns", reason, False))
+    return outcome[0]
+
+
+def connect(addresses: list[tuple], clock: _Clock) -> socket.socket:
+    """Connect to the first address that accepts; each gets a fair share of the time left."""
+    errors: list[tuple[str, str]] = []
+    for index, (family, socktype, proto, _name, sockaddr) in enumerate(addresses):
+        share = clock.left("connect", "no connection") / (len(addresses) - index)
+        sock = socket.socket(family, socktype, proto)
+        sock.settimeout(share)
+        try:
+            sock.connect(sockaddr)
+        except TimeoutError:
+            sock.close()
+            errors.append((sockaddr[0], ""))
+        except OSError as exc:
+            sock.close()
+            errors.append((sockaddr[0], _describe(exc)))
+        else:
+            return sock
+    tried = f" ({', '.join(address for address, _ in errors)})" if len(errors) > 1 else ""
+    reasons = {reason for _address, reason in errors}
+    if reasons == {""}:
+        raise clock.late("connect", f"no connection{tried}")
+    if len(reasons) == 1:
+        raise _AbortError(Failure("connect", f"{reasons.pop()}{tried}", False))
+    reason = "; ".join(f"{address}: {why or 'timed out'}" for address, why in errors)
+    raise _AbortError(Failure("connect", reason, False))
+
+
+class Channel:
+    """Commands out, bounded replies in, over a connected socket, against the deadline."""
+
+    def __init__(self, sock: socket.socket, clock: _Clock, log: logging.Logger) -> None:
+        self.sock = sock
+        self.clock = clock
+        self.log = log
+        self.buffer = b""
+
+    def send(self, phase: str, command: str) -> None:
+        """Send one command line."""
+        if any(c in command for c in FORBIDDEN_ON_WIRE):
+            raise ValueError(f"refusing to send a command with CR, LF or NUL: {command!r}")
+        verb = command.split(maxsplit=1)[0]
+        self.log.info("C: %s", command)
+        self.sock.settimeout(self.clock.left(phase, f"{verb} not sent"))
+        try:
+            self.sock.sendall(command.encode("ascii") + b"\r\n")
+        except TimeoutError as exc:
+            raise self.clock.late(phase, f"{verb} not sent") from exc
+        except OSError as exc:
+            raise _AbortError(
+                Failure(phase, f"{_describe(exc)} while sending {verb}", False)
+            ) from exc
+
+    def read(self, phase: str, what: str, closed: str) -> Reply:
+        """Read one (multi-line) reply; 'closed' words an EOF before it started."""
+        lines: list[str] = []
+        code = 0
+        while True:
+            raw = self._line(phase, what, closed, started=bool(lines))
+            text = printable(raw)
+            self.log.info("S: %s", text)
+            if not _is_reply_line(raw):
+                raise _AbortError(
+                    Failure(phase, f"protocol error: {what} is not SMTP: {text[:80]}", False)
+                )
+            if lines and int(raw[:3]) != code:
+                reason = f"protocol error: {what} changes its code from {code} to {text[:3]}"
+                raise _AbortError(Failure(phase, reason, False))
+            code = int(raw[:3])
+            lines.append(text[4:])
+            if raw[3:4] != b"-":
+                return Reply(code, lines)
+            if len(lines) >= MAX_REPLY_LINES:
+                reason = f"protocol error: {what} has over {MAX_REPLY_LINES} lines"
+                raise _AbortError(Failure(phase, reason, False))
+
+    def exchange(self, phase: str, command: str, closed: str) -> Reply:
+        """Send a command and read its reply."""
+        verb = command.split(maxsplit=1)[0]
+        self.send(phase, command)
+        reply = self.read(phase, f"{verb} reply", closed)
+        reply.command = verb
+        return reply
+
+    def _line(self, phase: str, what: str, closed: str, started: bool) -> bytes:
+        """One line without its line end; LF alone is taken as a line end too."""
+        while True:
+            end = self.buffer.find(b"\n")
+            if end >= 0 or len(self.buffer) > MAX_LINE:
+                if not 0 <= end <= MAX_LINE:
+                    reason = f"protocol error: {what} has a line over {MAX_LINE} bytes"
+                    raise _AbortError(Failure(phase, reason, False))
+                line, self.buffer = self.buffer[:end], self.buffer[end + 1 :]
+                return line[:-1] if line.endswith(b"\r") else line
+            if not _REPLY_START.match(self.buffer[:4]):
+                text = printable(self.buffer[:80])
+                raise _AbortError(
+                    Failure(phase, f"protocol error: {what} is not SMTP: {text}", False)
+                )
+            late = f"{what} not complete" if started or self.buffer else f"no {what}"
+            self.sock.settimeout(self.clock.left(phase, late))
+            try:
+                chunk = self.sock.recv(4096)
+            except TimeoutError:
+                continue
+            except OSError as exc:
+                reason = f"{_describe(exc)} while waiting for the {what}"
+                raise _AbortError(Failure(phase, reason, False)) from exc
+            if not chunk:
+                where = f"in the middle of the {what}" if started or self.buffer else closed
+                raise _AbortError(Failure(phase, f"server closed the connection {where}", False))
+            self.buffer += chunk
+
+
+def _is_reply_line(raw: bytes) -> bool:
+    """Does the line start like an SMTP reply: three digits, then space, '-' or nothing?"""
+    code, separator = raw[:3], raw[3:4]
+    return len(code) == 3 and code.isdigit() and code[:1] in b"12345" and separator in b" -"
+
+
+def default_helo_name(sock: socket.socket) -> str:
+    """This machine's name when it is a real FQDN, else the local address as a literal."""
+    name = socket.gethostname()
+    if "." in name and not name.lower().startswith("localhost") and ip_family(name) is None:
+        return name
+    return address_literal(sock.getsockname()[0])
+
+
+def converse(target: Target, log: logging.Logger | None = None) -> Session:
+    """Hold one conversation with the target and return its record."""
+    log = log or logging.getLogger(__name__)
+    session = Session(target)
+    clock = _Clock(target.timeout)
+    sock = None
+    try:
+        addresses = resolve(target, clock)
+        session.timings["dns"] = clock.lap()
+        log.debug("addresses of %s: %s", target.host, ", ".join(a[4][0] for a in addresses))
+        sock = connect(addresses, clock)
+        session.timings["connect"] = clock.lap()
+        session.address = sock.getpeername()[0]
+        channel = Channel(sock, clock, log)
+        _greet(session, channel, sock)
+        _quit(channel)
+    except _AbortError as abort:
+        session.failure = abort.failure
+    finally:
+        if sock is not None:
+            sock.close()
+    return session
+
+
+def _greet(session: Session, channel: Channel, sock: socket.socket) -> None:
+    """Read the banner and, when it is 220, say EHLO (or HELO)."""
+    session.banner = channel.read("banner", "banner", "before the banner")
+    session.timings["banner"] = channel.clock.lap()
+    if session.banner.code != 220:
+        return
+    target = session.target
+    session.helo_name = target.helo_name or default_helo_name(sock)
+    verb = "HELO" if target.plain_helo else "EHLO"
+    reply = channel.exchange("helo", f"{verb} {session.helo_name}", "after the banner")
+    if verb == "EHLO" and reply.code in EHLO_UNKNOWN:
+        session.refused_ehlo, verb = reply, "HELO"
+        reply = channel.exchange("helo", f"HELO {session.helo_name}", "after EHLO was refused")
+    session.helo_verb, session.helo = verb, reply
+    session.timings["helo"] = channel.clock.lap()
+
+
+def _quit(channel: Channel) -> None:
+    """Say QUIT and wait briefly for its reply; nothing it meets counts."""
+    channel.clock.cap(QUIT_WAIT)
+    try:
+        channel.exchange("quit", "QUIT", "before the QUIT reply")
+    except _AbortError as abort:
+        channel.log.debug("QUIT: %s", abort.failure.reason)

@@ -1,0 +1,182 @@
+"""SMTP peers on loopback for tests, the demo and the benchmarks.
+
+`smtpd()` runs aiosmtpd, a real and well-behaved server. `ScriptedServer` runs a small
+script per connection, for every way a server can misbehave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+from aiosmtpd.controller import Controller
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+class SlowEHLO:
+    """aiosmtpd handler that waits before answering EHLO and HELO."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802
+        await asyncio.sleep(self.delay)
+        session.host_name = hostname
+        return responses
+
+    async def handle_HELO(self, server, session, envelope, hostname):  # noqa: N802
+        await asyncio.sleep(self.delay)
+        session.host_name = hostname
+        return f"250 {server.hostname}"
+
+
+@contextlib.contextmanager
+def smtpd(host: str = "127.0.0.1", ehlo_delay: float = 0.0, **smtp_options) -> Iterator[int]:
+    """aiosmtpd listening on host; yields its port."""
+    controller = Controller(
+        SlowEHLO(ehlo_delay),
+        hostname=host,
+        port=free_port(host),
+        server_hostname="mx.test",
+        **smtp_options,
+    )
+    controller.start()
+    try:
+        yield controller.port
+    finally:
+        controller.stop()
+
+
+class Peer:
+    """One accepted connection, seen from a script."""
+
+    def __init__(self, conn: socket.socket, server: ScriptedServer) -> None:
+        self.conn = conn
+        self.server = server
+        self.buffer = b""
+
+    def send(self, data: bytes) -> None:
+        self.conn.sendall(data)
+
+    def line(self) -> bytes:
+        """The next command line (recorded in server.received); b'' when the client left."""
+        while b"\n" not in self.buffer:
+            chunk = self.conn.recv(4096)
+            if not chunk:
+                return b""
+            self.buffer += chunk
+            self.server.received += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return line + b"\n"
+
+    def hold(self) -> None:
+        """Say nothing until the client leaves or the server stops."""
+        self.conn.settimeout(0.1)
+        while not self.server.stopping.is_set():
+            try:
+                chunk = self.conn.recv(4096)
+            except TimeoutError:
+                continue
+            if not chunk:
+                return
+            self.server.received += chunk
+
+    def converse(self, replies: dict[bytes, bytes]) -> None:
+        """Answer each command by its verb from replies; QUIT gets 221 and ends."""
+        while line := self.line():
+            verb = line.split()[0].upper() if line.split() else b""
+            if verb == b"QUIT":
+                self.send(b"221 2.0.0 Bye\r\n")
+                return
+            self.send(replies.get(verb, b"502 5.5.2 Command not recognized\r\n"))
+
+
+Script = Callable[[Peer], None]
+
+
+class ScriptedServer:
+    """A TCP server on loopback that runs `script` for each connection, in a thread."""
+
+    def __init__(self, script: Script, host: str = "127.0.0.1") -> None:
+        self.script = script
+        self.received = bytearray()
+        self.connections = 0
+        self.stopping = threading.Event()
+        self.listener = socket.create_server(
+            (host, 0), family=socket.AF_INET6 if ":" in host else socket.AF_INET
+        )
+        self.listener.settimeout(0.1)
+        self.port = self.listener.getsockname()[1]
+        self.threads: list[threading.Thread] = []
+        self.acceptor = threading.Thread(target=self._accept, daemon=True)
+        self.acceptor.start()
+
+    def _accept(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.connections += 1
+            worker = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            worker.start()
+            self.threads.append(worker)
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):
+            self.script(Peer(conn, self))
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.acceptor.join(2)
+        self.listener.close()
+        for worker in self.threads:
+            worker.join(2)
+
+    def __enter__(self) -> ScriptedServer:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+
+def trickle(data: bytes, interval: float) -> Script:
+    """A script that sends data one byte per interval."""
+
+    def script(peer: Peer) -> None:
+        for byte in data:
+            if peer.server.stopping.wait(interval):
+                return
+            peer.send(bytes([byte]))
+        peer.hold()
+
+    return script
+
+
+def delayed(banner_delay: float, ehlo_delay: float) -> Script:
+    """A correct SMTP peer that waits before its banner and before its EHLO reply."""
+
+    def script(peer: Peer) -> None:
+        time.sleep(banner_delay)
+        peer.send(b"220 delay.test ESMTP\r\n")
+        while line := peer.line():
+            if line[:4].upper() == b"QUIT":
+                peer.send(b"221 Bye\r\n")
+                return
+            time.sleep(ehlo_delay)
+            peer.send(b"250 delay.test\r\n")
+
+    return script
