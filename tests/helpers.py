@@ -36,9 +36,12 @@ class Run:
         self.elapsed = elapsed
         self.lines = proc.stdout.splitlines()
         first = self.lines[0] if self.lines else ""
-        self.status, _, perfdata = first.partition(" | ")
-        self.perfdata = parse_perfdata(perfdata)
+        self.status, _, self.perfdata_text = first.partition(" | ")
         self.long = self.lines[1:]
+
+    @property
+    def perfdata(self) -> dict[str, Perf]:
+        return parse_perfdata(self.perfdata_text)
 
     def __repr__(self) -> str:
         return f"Run({self.args}, code={self.code}, stdout={self.stdout!r}, stderr={self.stderr!r})"

@@ -1,0 +1,170 @@
+"""The installed console script: bad input is UNKNOWN with one line, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from helpers import TIME, assert_status, run_check
+from servers import Peer, ScriptedServer
+
+import check_smtp_helo
+
+BAD_INPUT = [
+    ([], "the following arguments are required: -H/--hostname"),
+    (["-H", ""], "host '' is empty or has white space or control characters"),
+    (
+        ["-H", "smtp://mx.example.com"],
+        "host 'smtp://mx.example.com' has a scheme: give the bare name or address",
+    ),
+    (
+        ["-H", "mx.example.com/inbox"],
+        "host 'mx.example.com/inbox' has a path: give the bare name or address",
+    ),
+    (
+        ["-H", "mx example.com"],
+        "host 'mx example.com' is empty or has white space or control characters",
+    ),
+    (
+        ["-H", "mx.example.com\x07"],
+        "host 'mx.example.com\\x07' is empty or has white space or control characters",
+    ),
+    (
+        ["-H", "mx.example.com:25"],
+        "host 'mx.example.com:25' is not an address: give the port with -p",
+    ),
+    (["-H", "[127.0.0.1]"], "host '[127.0.0.1]': only an IPv6 address goes in brackets"),
+    (["-H", "mx-.example.com"], "host 'mx-.example.com' is not a valid host name"),
+    (["-H", "a" * 64 + ".example.com"], f"host '{'a' * 64}.example.com' is not a valid host name"),
+    (["-H", "mx|x.example.com"], "host 'mx\\x7cx.example.com' is not a valid host name"),
+    (["-H", "::1", "-4"], "-4 was given but '::1' is an IPv6 address"),
+    (["-H", "127.0.0.1", "-6"], "-6 was given but '127.0.0.1' is an IPv4 address"),
+    (["-H", "127.0.0.1", "-4", "-6"], "argument -6: not allowed with argument -4"),
+    (["-H", "127.0.0.1", "-p", "0"], "argument -p/--port: '0' is not a port number (1..65535)"),
+    (
+        ["-H", "127.0.0.1", "-p", "65536"],
+        "argument -p/--port: '65536' is not a port number (1..65535)",
+    ),
+    (
+        ["-H", "127.0.0.1", "-p", "smtp"],
+        "argument -p/--port: 'smtp' is not a port number (1..65535)",
+    ),
+    (
+        ["-H", "127.0.0.1", "-w", "fast"],
+        "argument -w/--warning: 'fast' is not a Nagios range such as 1, 0.5, ~:2, @1:2",
+    ),
+    (
+        ["-H", "127.0.0.1", "-c", "1e3"],
+        "argument -c/--critical: '1e3' is not a Nagios range such as 1, 0.5, ~:2, @1:2",
+    ),
+    (
+        ["-H", "127.0.0.1", "-w", "5:1"],
+        "argument -w/--warning: '5:1': start 5 must not be greater than end 1",
+    ),
+    (
+        ["-H", "127.0.0.1", "-t", "0"],
+        "argument -t/--timeout: '0' is not a number of seconds above 0",
+    ),
+    (
+        ["-H", "127.0.0.1", "-t", "nan"],
+        "argument -t/--timeout: 'nan' is not a number of seconds above 0",
+    ),
+    (
+        ["-H", "127.0.0.1", "-t", "inf"],
+        "argument -t/--timeout: 'inf' is not a number of seconds above 0",
+    ),
+    (
+        ["-H", "127.0.0.1", "--timeout-state", "maybe"],
+        "argument --timeout-state: invalid choice: "
+        "'maybe' (choose from 'critical', 'ok', 'unknown', 'warning')",
+    ),
+    (
+        ["-H", "127.0.0.1", "-e", "(unclosed"],
+        "argument -e/--expect: '(unclosed' is not a regular "
+        "expression: missing ), unterminated subpattern at position 0",
+    ),
+    (
+        ["-H", "127.0.0.1", "-F", "two words"],
+        "-F 'two words' is empty or has white space or control characters",
+    ),
+    (["-H", "127.0.0.1", "-F", "[192.0.2]"], "-F '[192.0.2]' is not an address literal"),
+    (
+        ["-H", "127.0.0.1", "--email", "monitor"],
+        "--email 'monitor' is not an address of the form user@domain",
+    ),
+    (
+        ["-H", "127.0.0.1", "--email", "@example.org"],
+        "--email '@example.org' is not an address of the form user@domain",
+    ),
+    (
+        ["-H", "127.0.0.1", "--email", "a@bad_domain-"],
+        "the domain of --email 'bad_domain-' is not a valid host name",
+    ),
+    (["-H", "127.0.0.1", "--bogus"], "unrecognized arguments: --bogus"),
+    (["-H", "127.0.0.1", "--time", "3"], "unrecognized arguments: --time 3"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_INPUT, ids=[" ".join(a) for a, _ in BAD_INPUT])
+def test_bad_input_is_unknown_with_one_line(args, message):
+    run = run_check(*args)
+    assert_status(run, 3, f"SMTP UNKNOWN - {message}")
+    assert run.lines == [run.status]
+    assert run.stderr == ""
+
+
+@pytest.mark.parametrize("option", ["-h", "--help"])
+def test_help_exits_unknown_like_monitoring_plugins(option):
+    run = run_check(option)
+    assert run.code == 3
+    assert run.lines[0].startswith("usage: check_smtp_helo [-h] -H HOST")
+    for documented in ("--email", "--helo", "--timeout-state", "-F NAME", "-e REGEX"):
+        assert documented in run.stdout
+
+
+def test_version():
+    run = run_check("-V")
+    assert (run.code, run.stdout) == (3, f"check_smtp_helo {check_smtp_helo.__version__}\n")
+
+
+def test_python_dash_m_runs_the_same_command():
+    proc = subprocess.run(
+        [sys.executable, "-m", "check_smtp_helo", "-H", "bad host"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (proc.returncode, proc.stdout) == (
+        3,
+        "SMTP UNKNOWN - host 'bad host' is empty or has white space or control characters\n",
+    )
+
+
+def _record(peer: Peer) -> None:
+    peer.send(b"220 record.test ESMTP\r\n")
+    peer.converse({b"EHLO": b"250 record.test\r\n", b"HELO": b"250 record.test\r\n"})
+
+
+@pytest.mark.parametrize(
+    ("args", "sent"),
+    [
+        (["--email", "nagios@example.org"], b"EHLO example.org\r\n"),
+        (
+            ["--email", "nagios@example.org", "-F", "probe.example.net"],
+            b"EHLO probe.example.net\r\n",
+        ),
+        (["-F", "b\u00fccher.example"], b"EHLO xn--bcher-kva.example\r\n"),
+        (["-F", "[IPv6:2001:db8::1]", "--helo"], b"HELO [IPv6:2001:db8::1]\r\n"),
+    ],
+)
+def test_helo_argument_on_the_wire(args, sent):
+    with ScriptedServer(_record) as recorder:
+        run = run_check("-H", "127.0.0.1", "-p", str(recorder.port), *args)
+    assert_status(
+        run,
+        0,
+        f"SMTP OK - 127.0.0.1:{recorder.port} answered in {TIME}s; "
+        "banner: 220 record.test ESMTP; helo: 250 record.test",
+    )
+    assert recorder.received == sent + b"QUIT\r\n"

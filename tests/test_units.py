@@ -1,0 +1,118 @@
+"""Pure units: text safety, perfdata number formats, name checks, the wire guard."""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+import nagiosplugin
+import pytest
+
+from check_smtp_helo.names import helo_argument, parse_host
+from check_smtp_helo.plugin import decimal, number, range_text
+from check_smtp_helo.smtp import Channel, Reply, Target, _Clock, address_literal, printable
+
+
+def test_printable_makes_server_text_safe():
+    assert printable(b"220 ok | x=1\x00\x1b[0m\x7f caf\xc3\xa9") == "220 ok / x=1??[0m? caf??"
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(0.000001, "0.000001"), (12.5, "12.500000"), (0, "0.000000"), (1234.0000004, "1234.000000")],
+)
+def test_measured_values_are_plain_decimals(value, text):
+    assert decimal(value) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "text"), [(10, "10"), (2.5, "2.5"), (0.00001, "0.00001"), (-0.0, "0"), (1e-7, "0")]
+)
+def test_limits_are_plain_numbers(value, text):
+    assert number(value) == text
+
+
+@pytest.mark.parametrize(
+    ("spec", "text"),
+    [
+        ("1", "1"),
+        ("0:1", "1"),
+        ("0.5", "0.5"),
+        ("~:2", "~:2"),
+        ("@1:2", "@1:2"),
+        ("10:", "10:"),
+        ("0.00001", "0.00001"),
+        ("", ""),
+    ],
+)
+def test_ranges_in_perfdata_keep_plain_numbers(spec, text):
+    assert range_text(nagiosplugin.Range(spec)) == text
+
+
+def test_reply_wire_lines():
+    reply = Reply(250, ["mx.test", "PIPELINING", "8BITMIME"], "EHLO")
+    assert reply.wire_lines() == ["250-mx.test", "250-PIPELINING", "250 8BITMIME"]
+    assert str(reply) == "250 mx.test"
+    assert str(Reply(220, [""])) == "220"
+
+
+@pytest.mark.parametrize(
+    ("address", "literal"),
+    [
+        ("192.0.2.7", "[192.0.2.7]"),
+        ("2001:db8::7", "[IPv6:2001:db8::7]"),
+        ("fe80::1%lo", "[IPv6:fe80::1]"),
+    ],
+)
+def test_address_literals(address, literal):
+    assert address_literal(address) == literal
+
+
+@pytest.mark.parametrize(
+    ("value", "host"),
+    [
+        ("MX.Example.COM", "MX.Example.COM"),
+        ("mx.example.com.", "mx.example.com."),
+        ("[2001:db8::1]", "2001:db8::1"),
+        ("fe80::1%lo", "fe80::1%lo"),
+        ("b\u00fccher.example", "xn--bcher-kva.example"),
+        ("_smtp.example.org", "_smtp.example.org"),
+    ],
+)
+def test_parse_host(value, host):
+    assert parse_host(value) == host
+
+
+@pytest.mark.parametrize(
+    ("fqdn", "email", "name"),
+    [
+        (None, None, None),
+        ("a.example", "x@b.example", "a.example"),
+        (None, "x@b.example", "b.example"),
+        (None, '"odd@local"@c.example', "c.example"),
+        ("[192.0.2.1]", None, "[192.0.2.1]"),
+    ],
+)
+def test_helo_argument(fqdn, email, name):
+    assert helo_argument(fqdn, email) == name
+
+
+@pytest.mark.parametrize("bad", ["a.example\0", "a.example\r\nQUIT", "a.example\n"])
+def test_nothing_with_cr_lf_nul_becomes_a_helo_argument(bad):
+    with pytest.raises(ValueError, match="must not contain CR, LF or NUL"):
+        helo_argument(bad, None)
+    with pytest.raises(ValueError, match="must not contain CR, LF or NUL"):
+        helo_argument(None, f"user@{bad}")
+    with pytest.raises(ValueError, match="must not contain CR, LF or NUL"):
+        Target("127.0.0.1", 25, 1.0, helo_name=bad)
+
+
+def test_channel_refuses_to_send_a_line_break():
+    near, far = socket.socketpair()
+    with near, far:
+        channel = Channel(near, _Clock(1.0), logging.getLogger("test"))
+        with pytest.raises(ValueError, match="CR, LF or NUL"):
+            channel.send("helo", "EHLO a\r\nRCPT TO:<x>")
+        far.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            far.recv(1)
