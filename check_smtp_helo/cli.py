@@ -13,9 +13,10 @@ import sys
 import nagiosplugin
 
 from . import __version__
-from .names import helo_argument, parse_host, shown
+from .names import dns_name, helo_argument, parse_host, shown
 from .plugin import (
     BannerContext,
+    CertificateContext,
     FailureContext,
     PhaseContext,
     ReplyContext,
@@ -104,6 +105,14 @@ def _pattern(text: str) -> re.Pattern:
         ) from exc
 
 
+def _days(text: str) -> tuple[float, float | None]:
+    parts = text.split(",")
+    if len(parts) > 2 or not all(re.fullmatch(r"\d+(?:\.\d+)?", part) for part in parts):
+        raise argparse.ArgumentTypeError(f"{shown(text)} is not WARN or WARN,CRIT in days")
+    warning, critical = float(parts[0]), float(parts[1]) if len(parts) == 2 else None
+    return warning, critical
+
+
 def parser() -> argparse.ArgumentParser:
     """The option parser, with check_smtp's letters where check_smtp has the option."""
     parse = _Parser(
@@ -121,7 +130,7 @@ def parser() -> argparse.ArgumentParser:
         metavar="HOST",
         help="server: IPv4, IPv6 (bare or in brackets) or DNS name",
     )
-    add("-p", "--port", type=_port, default=25, help="TCP port (default: 25)")
+    add("-p", "--port", type=_port, help="TCP port (default: 25, or 465 with -s)")
     family = parse.add_mutually_exclusive_group()
     family.add_argument(
         "-4",
@@ -155,6 +164,45 @@ def parser() -> argparse.ArgumentParser:
         "--helo",
         action="store_true",
         help="say HELO only (default: EHLO, then HELO if EHLO is answered 500 or 502)",
+    )
+    secure = parse.add_mutually_exclusive_group()
+    secure.add_argument(
+        "-S",
+        "--starttls",
+        action="store_true",
+        help="after EHLO, require STARTTLS, do the TLS handshake and say EHLO again",
+    )
+    secure.add_argument(
+        "-s",
+        "--ssl",
+        "--tls",
+        dest="implicit_tls",
+        action="store_true",
+        help="implicit TLS from the first byte (SMTPS, port 465 by default)",
+    )
+    add(
+        "--sni",
+        metavar="NAME",
+        help="server name to send in the TLS handshake and verify the certificate against "
+        "(default: the -H name; with an IP address, no SNI and the certificate must name the IP)",
+    )
+    add(
+        "--ca-file",
+        metavar="PATH",
+        help="PEM file of CA certificates to trust besides the system's",
+    )
+    add(
+        "--insecure",
+        action="store_true",
+        help="do not verify the certificate's chain and name (its expiry is still judged)",
+    )
+    add(
+        "-D",
+        "--certificate-days",
+        type=_days,
+        metavar="WARN[,CRIT]",
+        help="WARNING (CRITICAL) when the certificate has fewer days left; "
+        "an expired certificate is always CRITICAL",
     )
     add(
         "-w",
@@ -204,15 +252,43 @@ def parser() -> argparse.ArgumentParser:
     return parse
 
 
+TLS_ONLY = {"sni": "--sni", "ca_file": "--ca-file", "insecure": "--insecure",
+            "certificate_days": "-D"}  # fmt: skip
+
+
 def parse_options(argv: list[str] | None) -> argparse.Namespace:
     """Parsed and checked options, or UsageError."""
     options = parser().parse_args(argv)
     try:
         options.hostname = parse_host(options.hostname, options.family)
         options.helo_name = helo_argument(options.fqdn, options.email)
+        options.tls = tls_policy(options)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
+    if options.port is None:
+        options.port = 465 if options.implicit_tls else 25
     return options
+
+
+def tls_policy(options: argparse.Namespace):
+    """The TLSPolicy the options ask for, or None; ssl is imported only then."""
+    if not (options.starttls or options.implicit_tls):
+        for name, flag in TLS_ONLY.items():
+            if getattr(options, name):
+                raise ValueError(f"{flag} needs -S (STARTTLS) or -s (implicit TLS)")
+        return None
+    if options.starttls and options.helo:
+        raise ValueError("-S needs EHLO: it cannot go with --helo")
+    if options.insecure and options.ca_file:
+        raise ValueError("--ca-file has no use with --insecure, which verifies nothing")
+    from .tls import TLSPolicy  # noqa: PLC0415 -- ssl costs start-up time; only TLS checks pay it
+
+    return TLSPolicy(
+        implicit=options.implicit_tls,
+        server_name=dns_name(options.sni, "--sni") if options.sni else None,
+        verify=not options.insecure,
+        ca_file=options.ca_file,
+    )
 
 
 def build_check(options: argparse.Namespace) -> nagiosplugin.Check:
@@ -224,13 +300,16 @@ def build_check(options: argparse.Namespace) -> nagiosplugin.Check:
         family=options.family,
         helo_name=options.helo_name,
         plain_helo=options.helo,
+        tls=options.tls,
     )
+    warning_days, critical_days = options.certificate_days or (None, None)
     return nagiosplugin.Check(
         SMTPServer(target),
         PhaseContext(),
         ResponseTimeContext(options.warning, options.critical),
         BannerContext(options.expect),
         ReplyContext("helo", 250),
+        CertificateContext(warning_days, critical_days),
         FailureContext(STATES[options.timeout_state]),
         SMTPSummary(),
         name="SMTP",

@@ -29,7 +29,7 @@ def ip_family(text: str) -> int | None:
     return None
 
 
-def _dns_name(value: str, what: str) -> str:
+def dns_name(value: str, what: str) -> str:
     """A DNS name in ASCII (IDNA for international names), or ValueError."""
     try:
         name = value.encode("idna").decode("ascii") if not value.isascii() else value
@@ -57,7 +57,7 @@ def parse_host(value: str, family: int = socket.AF_UNSPEC) -> str:
     if found is None:
         if ":" in host:
             raise ValueError(f"host {shown(value)} is not an address: give the port with -p")
-        return _dns_name(host, "host")
+        return dns_name(host, "host")
     if family not in (socket.AF_UNSPEC, found):
         asked, got = ("-4", "IPv6") if family == socket.AF_INET else ("-6", "IPv4")
         raise ValueError(f"{asked} was given but {shown(host)} is an {got} address")
@@ -78,7 +78,7 @@ def helo_name(value: str, what: str) -> str:
         if "%" in address or ip_family(address) != wanted:
             raise ValueError(f"{what} {shown(value)} is not an address literal")
         return value
-    return _dns_name(value, what)
+    return dns_name(value, what)
 
 
 def helo_argument(fqdn: str | None, email: str | None) -> str | None:

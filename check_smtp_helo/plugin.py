@@ -4,16 +4,22 @@ what it found, a Summary that words the result, and the output layout."""
 from __future__ import annotations
 
 import logging
+import math
 import re
+import time
 
 import nagiosplugin
 from nagiosplugin.output import Output
 
 from .smtp import Reply, Session, Target, converse, endpoint
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from .tls import TLSInfo
+
 _log = logging.getLogger("nagiosplugin.check_smtp_helo")
 
-PHASES = ("dns", "connect", "banner", "helo")
+PHASES = ("dns", "connect", "tls", "banner", "helo")
 SHOWN_TEXT = 120  # characters of server text on the status line
 LOG_LEVELS = {0: logging.WARNING, 1: logging.WARNING, 2: logging.INFO}
 
@@ -72,6 +78,8 @@ class SMTPServer(nagiosplugin.Resource):
             yield nagiosplugin.Metric("banner_reply", session.banner, context="banner")
         if session.helo is not None:
             yield nagiosplugin.Metric("helo_reply", session.helo, context="helo")
+        if session.tls is not None and session.tls.days_left is not None:
+            yield nagiosplugin.Metric("cert_days", session.tls.days_left, context="certificate")
         if session.failure is not None:
             yield nagiosplugin.Metric("failure", session.failure, context="failure")
 
@@ -150,6 +158,36 @@ class BannerContext(ReplyContext):
         return self.result_cls(nagiosplugin.Warn, "banner does not match -e", metric)
 
 
+class CertificateContext(nagiosplugin.Context):
+    """Days left on the certificate: below -D WARN or CRIT, or expired (always CRITICAL)."""
+
+    def __init__(self, warning_days: float | None, critical_days: float | None) -> None:
+        super().__init__("certificate")
+        self.warning_days = warning_days
+        self.critical_days = critical_days
+
+    def evaluate(self, metric, resource):
+        days = metric.value
+        if days < 0:
+            return self.result_cls(nagiosplugin.Critical, "certificate expired", metric)
+        for state, limit, kind in (
+            (nagiosplugin.Critical, self.critical_days, "critical"),
+            (nagiosplugin.Warn, self.warning_days, "warning"),
+        ):
+            if limit is not None and days < limit:
+                hint = f"certificate expires in under {number(limit)} days ({kind})"
+                return self.result_cls(state, hint, metric)
+        return self.result_cls(nagiosplugin.Ok, None, metric)
+
+    def performance(self, metric, resource):
+        # "30:" is the plugin guidelines' "alert below 30"
+        warn, crit = (
+            f"{number(d)}:" if d is not None else ""
+            for d in (self.warning_days, self.critical_days)
+        )
+        return nagiosplugin.Performance("cert_days", number(metric.value), "", warn, crit)
+
+
 class FailureContext(nagiosplugin.Context):
     """A conversation cut short: CRITICAL, or the --timeout-state when time ran out."""
 
@@ -186,8 +224,12 @@ class SMTPSummary(nagiosplugin.Summary):
             )
         if session.refused_ehlo:
             lines.append(f"EHLO refused ({session.refused_ehlo}), HELO tried instead")
+        if session.ehlo_before_tls:
+            lines += [f"EHLO before TLS: {line}" for line in session.ehlo_before_tls.wire_lines()]
         if session.helo:
             lines += [f"{session.helo_verb}: {line}" for line in session.helo.wire_lines()]
+        if session.tls:
+            lines += _tls_lines(session.tls)
         if session.timings:
             lines.append(
                 "timings: " + ", ".join(f"{k} {decimal(v)}s" for k, v in session.timings.items())
@@ -212,7 +254,37 @@ class SMTPSummary(nagiosplugin.Summary):
             parts.append(f"banner: {clip(str(session.banner))}")
         if session.helo:
             parts.append(f"helo: {clip(str(session.helo))}")
+        if session.tls:
+            parts.append(f"{session.tls.version}, {_days_text(session.tls.days_left)}")
         return "; ".join(parts)
+
+
+def _days_text(days: float | None) -> str:
+    if days is None:
+        return "no certificate"
+    if days < 0:
+        return f"certificate expired {math.ceil(-days)} days ago"
+    return f"certificate expires in {math.floor(days)} days"
+
+
+def _tls_lines(tls: TLSInfo) -> list[str]:
+    """Long output about the TLS session and the server certificate."""
+    verified = "verified" if tls.verified else "NOT verified (--insecure)"
+    lines = [
+        f"TLS: {tls.version}, cipher {tls.cipher} ({tls.bits} bits), certificate {verified}",
+        f"certificate subject: {tls.subject}",
+        f"certificate alternative names: {', '.join(tls.alt_names) or 'none'}",
+        f"certificate issuer: {tls.issuer}",
+    ]
+    if tls.not_after is not None:
+        expiry = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(tls.not_after))
+        lines.append(f"certificate expires: {expiry} ({_days_text(tls.days_left)})")
+    chain = [f"{tls.chain_sent} sent by the server"] if tls.chain_sent is not None else []
+    if tls.chain_verified is not None:
+        chain.append(f"{tls.chain_verified} in the verified chain")
+    if chain:
+        lines.append(f"certificate chain: {', '.join(chain)}")
+    return lines
 
 
 class StatusLineOutput(Output):

@@ -17,6 +17,10 @@ from collections import namedtuple
 
 from .names import ip_family
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (about 4 ms)
+if TYPE_CHECKING:
+    from .tls import TLSInfo, TLSPolicy
+
 MAX_LINE = 1024  # RFC 5321 4.5.3.1.5: 512 octets a reply line; twice that is slack enough
 MAX_REPLY_LINES = 100  # an EHLO reply lists a few dozen extensions at the most
 QUIT_WAIT = 1.0  # seconds the polite QUIT may take, within what is left of the timeout
@@ -89,6 +93,7 @@ class Target:
         family: int = socket.AF_UNSPEC,
         helo_name: str | None = None,
         plain_helo: bool = False,
+        tls: TLSPolicy | None = None,
     ) -> None:
         if helo_name is not None and any(c in helo_name for c in FORBIDDEN_ON_WIRE):
             raise ValueError("the EHLO/HELO argument must not contain CR, LF or NUL")
@@ -98,6 +103,7 @@ class Target:
         self.family = family
         self.helo_name = helo_name
         self.plain_helo = plain_helo
+        self.tls = tls
 
 
 class Session:
@@ -112,22 +118,29 @@ class Session:
         self.helo_verb: str | None = None
         self.helo: Reply | None = None
         self.refused_ehlo: Reply | None = None
+        self.ehlo_before_tls: Reply | None = None
+        self.tls: TLSInfo | None = None
         self.failure: Failure | None = None
 
     @property
     def response_time(self) -> float | None:
-        """Seconds from the start of the connect to the end of the EHLO/HELO reply."""
-        if self.helo is None:
+        """Seconds from the start of the connect to the end of the final EHLO/HELO reply."""
+        if self.helo is None or self.failure is not None:
             return None
-        return sum(self.timings[phase] for phase in ("connect", "banner", "helo"))
+        return sum(seconds for phase, seconds in self.timings.items() if phase != "dns")
+
+
+class HandshakeError(Exception):
+    """A TLS handshake that failed; the text says why, naming TLS."""
 
 
 class _AbortError(Exception):
-    """Unwinds a conversation; carries the Failure to record."""
+    """Unwinds a conversation; carries the Failure to record, and whether QUIT still makes sense."""
 
-    def __init__(self, failure: Failure) -> None:
+    def __init__(self, failure: Failure, in_step: bool = False) -> None:
         super().__init__(failure.reason)
         self.failure = failure
+        self.in_step = in_step
 
 
 class _Clock:
@@ -138,15 +151,15 @@ class _Clock:
         self.mark = time.perf_counter()
         self.deadline = self.mark + timeout
 
-    def late(self, phase: str, what: str) -> _AbortError:
+    def late(self, phase: str, what: str, note: str = "") -> _AbortError:
         """The abort for 'what' not happening within the timeout."""
-        return _AbortError(Failure(phase, f"{what} within {seconds(self.timeout)}", True))
+        return _AbortError(Failure(phase, f"{what} within {seconds(self.timeout)}{note}", True))
 
-    def left(self, phase: str, what: str) -> float:
+    def left(self, phase: str, what: str, note: str = "") -> float:
         """Seconds left; past the deadline, abort: 'what' did not happen in time."""
         left = self.deadline - time.perf_counter()
         if left <= 0:
-            raise self.late(phase, what)
+            raise self.late(phase, what, note)
         return left
 
     def lap(self) -> float:
@@ -248,12 +261,13 @@ class Channel:
                 Failure(phase, f"{_describe(exc)} while sending {verb}", False)
             ) from exc
 
-    def read(self, phase: str, what: str, closed: str) -> Reply:
-        """Read one (multi-line) reply; 'closed' words an EOF before it started."""
+    def read(self, phase: str, what: str, closed: str, silent: str = "") -> Reply:
+        """Read one (multi-line) reply; 'closed' words an EOF before it started, 'silent'
+        is a note for a timeout before any of it came."""
         lines: list[str] = []
         code = 0
         while True:
-            raw = self._line(phase, what, closed, started=bool(lines))
+            raw = self._line(phase, what, closed, silent, started=bool(lines))
             text = printable(raw)
             self.log.info("S: %s", text)
             if not _is_reply_line(raw):
@@ -279,7 +293,7 @@ class Channel:
         reply.command = verb
         return reply
 
-    def _line(self, phase: str, what: str, closed: str, started: bool) -> bytes:
+    def _line(self, phase: str, what: str, closed: str, silent: str, started: bool) -> bytes:
         """One line without its line end; LF alone is taken as a line end too."""
         while True:
             end = self.buffer.find(b"\n")
@@ -294,8 +308,9 @@ class Channel:
                 raise _AbortError(
                     Failure(phase, f"protocol error: {what} is not SMTP: {text}", False)
                 )
-            late = f"{what} not complete" if started or self.buffer else f"no {what}"
-            self.sock.settimeout(self.clock.left(phase, late))
+            nothing = not (started or self.buffer)
+            late = f"no {what}" if nothing else f"{what} not complete"
+            self.sock.settimeout(self.clock.left(phase, late, silent if nothing else ""))
             try:
                 chunk = self.sock.recv(4096)
             except TimeoutError:
@@ -328,7 +343,7 @@ def converse(target: Target, log: logging.Logger | None = None) -> Session:
     log = log or logging.getLogger(__name__)
     session = Session(target)
     clock = _Clock(target.timeout)
-    sock = None
+    channel = None
     try:
         addresses = resolve(target, clock)
         session.timings["dns"] = clock.lap()
@@ -337,24 +352,29 @@ def converse(target: Target, log: logging.Logger | None = None) -> Session:
         session.timings["connect"] = clock.lap()
         session.address = sock.getpeername()[0]
         channel = Channel(sock, clock, log)
-        _greet(session, channel, sock)
+        if target.tls and target.tls.implicit:
+            _secure(session, channel)
+        _greet(session, channel)
         _quit(channel)
     except _AbortError as abort:
         session.failure = abort.failure
+        if abort.in_step:
+            _quit(channel)
     finally:
-        if sock is not None:
-            sock.close()
+        if channel is not None:
+            channel.sock.close()
     return session
 
 
-def _greet(session: Session, channel: Channel, sock: socket.socket) -> None:
-    """Read the banner and, when it is 220, say EHLO (or HELO)."""
-    session.banner = channel.read("banner", "banner", "before the banner")
+def _greet(session: Session, channel: Channel) -> None:
+    """Read the banner and, when it is 220, say EHLO (or HELO); STARTTLS when asked."""
+    silent = "" if session.tls else " (implicit TLS port? use -s)"
+    session.banner = channel.read("banner", "banner", "before the banner", silent)
     session.timings["banner"] = channel.clock.lap()
     if session.banner.code != 220:
         return
     target = session.target
-    session.helo_name = target.helo_name or default_helo_name(sock)
+    session.helo_name = target.helo_name or default_helo_name(channel.sock)
     verb = "HELO" if target.plain_helo else "EHLO"
     reply = channel.exchange("helo", f"{verb} {session.helo_name}", "after the banner")
     if verb == "EHLO" and reply.code in EHLO_UNKNOWN:
@@ -362,6 +382,40 @@ def _greet(session: Session, channel: Channel, sock: socket.socket) -> None:
         reply = channel.exchange("helo", f"HELO {session.helo_name}", "after EHLO was refused")
     session.helo_verb, session.helo = verb, reply
     session.timings["helo"] = channel.clock.lap()
+    if target.tls and not target.tls.implicit and reply.code == 250:
+        _starttls(session, channel)
+
+
+def _starttls(session: Session, channel: Channel) -> None:
+    """STARTTLS, the handshake, and EHLO again over TLS."""
+    if not any(line.upper().split()[:1] == ["STARTTLS"] for line in session.helo.lines[1:]):
+        raise _AbortError(Failure("starttls", "STARTTLS not offered", False), in_step=True)
+    reply = channel.exchange("starttls", "STARTTLS", "after EHLO")
+    if reply.code != 220:
+        raise _AbortError(Failure("starttls", f"STARTTLS answered {reply}", False), in_step=True)
+    if channel.buffer:  # CVE-2011-0411: what came before TLS must not be read as if after it
+        reason = "protocol error: data after the STARTTLS reply, before TLS"
+        raise _AbortError(Failure("starttls", reason, False))
+    session.timings["helo"] += channel.clock.lap()
+    _secure(session, channel)
+    session.ehlo_before_tls, session.helo = session.helo, None
+    session.helo = channel.exchange("helo", f"EHLO {session.helo_name}", "after the TLS handshake")
+    session.timings["helo"] += channel.clock.lap()
+
+
+def _secure(session: Session, channel: Channel) -> None:
+    """The TLS handshake, timed as the phase 'tls'."""
+    clock = channel.clock
+    try:
+        channel.sock = session.target.tls.handshake(
+            channel.sock, session.target.host, clock.left("tls", "no TLS handshake")
+        )
+    except TimeoutError as exc:
+        raise clock.late("tls", "no TLS handshake") from exc
+    except HandshakeError as exc:
+        raise _AbortError(Failure("tls", str(exc), False)) from exc
+    session.timings["tls"] = clock.lap()
+    session.tls = session.target.tls.describe(channel.sock)
 
 
 def _quit(channel: Channel) -> None:

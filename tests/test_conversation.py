@@ -292,7 +292,7 @@ def _code_changes(peer: Peer) -> None:
 
 
 FAULTS = [
-    (_hold, "no banner within 2s", {"dns", "connect"}),
+    (_hold, "no banner within 2s (implicit TLS port? use -s)", {"dns", "connect"}),
     (trickle(b"220 slow.test ESMTP\r\n", 1.0), "banner not complete within 2s", {"dns", "connect"}),
     (_close, "server closed the connection before the banner", {"dns", "connect"}),
     (
@@ -347,7 +347,11 @@ def test_timeout_state_applies_to_timeouts_only():
             "warning",
             *HELO,
         )
-    assert_status(run, 1, f"SMTP WARNING - 127.0.0.1:{peer.port}: no banner within 1.5s")
+    assert_status(
+        run,
+        1,
+        f"SMTP WARNING - 127.0.0.1:{peer.port}: no banner within 1.5s (implicit TLS port? use -s)",
+    )
     assert run.elapsed >= 1.5
     assert_within(run, 1.5)
     with ScriptedServer(_close) as peer:
