@@ -1,0 +1,114 @@
+"""A private Postfix instance on loopback: its own configuration, queue and log, high ports.
+
+Debian's postfix package, installed with "No configuration", provides the binaries; this
+starts `postfix -c DIR start` without systemd and stops it again by its master's PID.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from servers import free_port
+
+POSTFIX = "/usr/sbin/postfix"
+MASTER_CF = Path("/usr/share/postfix/master.cf.dist")
+
+
+def missing() -> str | None:
+    """Why a private Postfix cannot run here, or None when it can."""
+    if not Path(POSTFIX).exists() or not MASTER_CF.exists():
+        return "Debian's postfix package is not installed (.ci/run installs it)"
+    if os.geteuid() != 0:
+        return "starting a private Postfix needs root"
+    return None
+
+
+class Postfix:
+    """Postfix listening on 127.0.0.1: `plain` (STARTTLS offered) and `smtps` (wrapper mode)."""
+
+    def __init__(self, directory: Path, certificate_pem: str, **settings: str) -> None:
+        self.directory = directory
+        self.conf = directory / "conf"
+        self.plain = free_port()
+        self.smtps = free_port()
+        for sub in ("conf", "queue", "data"):
+            (directory / sub).mkdir(parents=True, exist_ok=True)
+        shutil.chown(directory / "data", "postfix")
+        chain = self.conf / "server.pem"
+        chain.write_text(certificate_pem)
+        chain.chmod(0o640)
+        shutil.chown(chain, group="postfix")
+        main = {
+            "compatibility_level": "3.6",
+            "queue_directory": f"{directory}/queue",
+            "data_directory": f"{directory}/data",
+            "maillog_file_prefixes": str(directory),
+            "maillog_file": f"{directory}/postfix.log",
+            "mail_owner": "postfix",
+            "setgid_group": "postdrop",
+            "myhostname": "mx.postfix.test",
+            "mydestination": "",
+            "inet_interfaces": "127.0.0.1",
+            "inet_protocols": "ipv4",
+            "smtpd_banner": "$myhostname ESMTP Postfix",
+            "smtpd_tls_chain_files": str(chain),
+            "smtpd_tls_security_level": "may",
+            **settings,
+        }
+        (self.conf / "main.cf").write_text("".join(f"{k} = {v}\n" for k, v in main.items()))
+        services = [line for line in MASTER_CF.read_text().splitlines()
+                    if not line.startswith("smtp      inet")]  # fmt: skip
+        services += [
+            f"127.0.0.1:{self.plain} inet n - n - - smtpd",
+            f"127.0.0.1:{self.smtps} inet n - n - - smtpd -o smtpd_tls_wrappermode=yes",
+        ]
+        (self.conf / "master.cf").write_text("\n".join(services) + "\n")
+
+    def start(self) -> None:
+        proc = subprocess.run([POSTFIX, "-c", str(self.conf), "start"], capture_output=True,
+                              text=True, check=False)  # fmt: skip
+        if proc.returncode != 0:
+            raise RuntimeError(f"postfix start failed: {proc.stderr}\n{self.log()}")
+        for port in (self.plain, self.smtps):
+            self._wait_for(port)
+
+    def _wait_for(self, port: int) -> None:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError(f"postfix does not listen on {port}:\n{self.log()}")
+
+    def stop(self) -> None:
+        """Stop gracefully; then make sure the master is gone, by its PID."""
+        subprocess.run([POSTFIX, "-c", str(self.conf), "stop"], capture_output=True, check=False)
+        pid_file = self.directory / "queue" / "pid" / "master.pid"
+        try:
+            pid = int(pid_file.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.05)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+    def log(self) -> str:
+        path = self.directory / "postfix.log"
+        return path.read_text() if path.exists() else "(no log)"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
