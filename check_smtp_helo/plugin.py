@@ -202,7 +202,9 @@ class FailureContext(nagiosplugin.Context):
 
 
 class SMTPSummary(nagiosplugin.Summary):
-    """Words the status line and the long output from the conversation's record."""
+    """Words the status line and the long output from the conversation's record.
+
+    The status line has no ';': Nagios turns each into ':' (it delimits Nagios' own formats)."""
 
     def ok(self, results):
         return self._line(results, [])
@@ -248,15 +250,15 @@ class SMTPSummary(nagiosplugin.Summary):
         if session.response_time is not None:
             head += f" answered in {session.response_time:.3f}s"
         if reasons:
-            head += ": " + "; ".join(reasons)
+            head += ": " + ", ".join(reasons)
         parts = [head]
         if session.banner:
             parts.append(f"banner: {clip(str(session.banner))}")
         if session.helo:
             parts.append(f"helo: {clip(str(session.helo))}")
         if session.tls:
-            parts.append(f"{session.tls.version}, {_days_text(session.tls.days_left)}")
-        return "; ".join(parts)
+            parts.append(f"tls: {session.tls.version} ({_days_text(session.tls.days_left)})")
+        return ", ".join(parts)
 
 
 def _days_text(days: float | None) -> str:

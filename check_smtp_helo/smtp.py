@@ -232,7 +232,7 @@ def connect(addresses: list[tuple], clock: _Clock) -> socket.socket:
         raise clock.late("connect", f"no connection{tried}")
     if len(reasons) == 1:
         raise _AbortError(Failure("connect", f"{reasons.pop()}{tried}", False))
-    reason = "; ".join(f"{address}: {why or 'timed out'}" for address, why in errors)
+    reason = ", ".join(f"{address}: {why or 'timed out'}" for address, why in errors)
     raise _AbortError(Failure("connect", reason, False))
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections import namedtuple
 from pathlib import Path
@@ -13,6 +15,7 @@ from pathlib import Path
 import pytest
 
 CHECK = str(Path(sys.executable).with_name("check_smtp_helo"))
+ROOT = Path(__file__).resolve().parent.parent
 
 # Plugin guidelines: 'label'=value[UOM];[warn];[crit];[min];[max], plain decimals only.
 _DECIMAL = r"-?\d+(?:\.\d+)?"
@@ -113,3 +116,17 @@ def unavailable(reason: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"{reason}: CI must run this test")
     pytest.skip(reason)
+
+
+def private_directory(prefix: str) -> Path:
+    """A fresh directory that daemons running as other users (nagios, postfix) can enter."""
+    directory = Path(tempfile.mkdtemp(prefix=f"check_smtp_helo-{prefix}-"))
+    directory.chmod(0o755)
+    return directory
+
+
+def owned_by(user: str, *directories: Path) -> None:
+    """Create the directories, owned by user: where a daemon that dropped root writes."""
+    for directory in directories:
+        directory.mkdir(parents=True, exist_ok=True)
+        shutil.chown(directory, user, user)

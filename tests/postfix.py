@@ -62,8 +62,11 @@ class Postfix:
             **settings,
         }
         (self.conf / "main.cf").write_text("".join(f"{k} = {v}\n" for k, v in main.items()))
-        services = [line for line in MASTER_CF.read_text().splitlines()
-                    if not line.startswith("smtp      inet")]  # fmt: skip
+        services = [
+            line
+            for line in MASTER_CF.read_text().splitlines()
+            if not line.startswith("smtp      inet")
+        ]
         services += [
             f"127.0.0.1:{self.plain} inet n - n - - smtpd",
             f"127.0.0.1:{self.smtps} inet n - n - - smtpd -o smtpd_tls_wrappermode=yes",
@@ -71,8 +74,9 @@ class Postfix:
         (self.conf / "master.cf").write_text("\n".join(services) + "\n")
 
     def start(self) -> None:
-        proc = subprocess.run([POSTFIX, "-c", str(self.conf), "start"], capture_output=True,
-                              text=True, check=False)  # fmt: skip
+        proc = subprocess.run(
+            [POSTFIX, "-c", str(self.conf), "start"], capture_output=True, text=True, check=False
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"postfix start failed: {proc.stderr}\n{self.log()}")
         for port in (self.plain, self.smtps):

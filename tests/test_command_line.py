@@ -164,7 +164,7 @@ def test_helo_argument_on_the_wire(args, sent):
     assert_status(
         run,
         0,
-        f"SMTP OK - 127.0.0.1:{recorder.port} answered in {TIME}s; "
-        "banner: 220 record.test ESMTP; helo: 250 record.test",
+        f"SMTP OK - 127.0.0.1:{recorder.port} answered in {TIME}s, "
+        "banner: 220 record.test ESMTP, helo: 250 record.test",
     )
     assert recorder.received == sent + b"QUIT\r\n"

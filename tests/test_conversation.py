@@ -40,7 +40,7 @@ def test_ok_with_thresholds(server):
     assert_status(
         run,
         0,
-        f"SMTP OK - 127.0.0.1:{server} answered in {TIME}s; banner: {BANNER}; helo: 250 mx.test",
+        f"SMTP OK - 127.0.0.1:{server} answered in {TIME}s, banner: {BANNER}, helo: 250 mx.test",
     )
     assert_phases(run, ALL_PHASES, time_thresholds=("1", "2"))
     assert run.long == []
@@ -51,8 +51,8 @@ def test_ok_by_name_shows_address(server):
     assert_status(
         run,
         0,
-        f"SMTP OK - localhost:{server} (127.0.0.1) answered in {TIME}s; "
-        f"banner: {BANNER}; helo: 250 mx.test",
+        f"SMTP OK - localhost:{server} (127.0.0.1) answered in {TIME}s, "
+        f"banner: {BANNER}, helo: 250 mx.test",
     )
     assert_phases(run, ALL_PHASES)
 
@@ -62,7 +62,7 @@ def test_ok_over_ipv6(host):
     with smtpd("::1", ident="ESMTP aiosmtpd") as port:
         run = run_check("-H", host, "-p", str(port), "-6", *HELO)
     assert_status(
-        run, 0, f"SMTP OK - [::1]:{port} answered in {TIME}s; banner: {BANNER}; helo: 250 mx.test"
+        run, 0, f"SMTP OK - [::1]:{port} answered in {TIME}s, banner: {BANNER}, helo: 250 mx.test"
     )
 
 
@@ -89,8 +89,8 @@ def test_response_time_thresholds(slow_server, warning, critical, code, reason):
     assert_status(
         run,
         code,
-        f"SMTP {state} - 127.0.0.1:{slow_server} answered in {TIME}s{why}; "
-        f"banner: {BANNER}; helo: 250 mx.test",
+        f"SMTP {state} - 127.0.0.1:{slow_server} answered in {TIME}s{why}, "
+        f"banner: {BANNER}, helo: 250 mx.test",
     )
     assert float(run.perfdata["helo"].value) >= 0.3
     assert_phases(run, ALL_PHASES, time_thresholds=(warning, critical))
@@ -104,7 +104,7 @@ def test_expect_matches_any_banner_line(server):
         run,
         1,
         f"SMTP WARNING - 127.0.0.1:{server} answered in {TIME}s: banner does "
-        f"not match -e; banner: {BANNER}; helo: 250 mx.test",
+        f"not match -e, banner: {BANNER}, helo: 250 mx.test",
     )
     assert_phases(run, ALL_PHASES)
 
@@ -149,7 +149,7 @@ def test_helo_option_says_plain_helo(server):
     assert_status(
         run,
         0,
-        f"SMTP OK - 127.0.0.1:{server} answered in {TIME}s; banner: {BANNER}; helo: 250 mx.test",
+        f"SMTP OK - 127.0.0.1:{server} answered in {TIME}s, banner: {BANNER}, helo: 250 mx.test",
     )
     assert "C: HELO monitor.example.com" in run.long
 
@@ -168,8 +168,8 @@ def test_ehlo_refused_falls_back_to_helo():
     assert_status(
         run,
         0,
-        f"SMTP OK - 127.0.0.1:{peer.port} answered in {TIME}s; "
-        "banner: 220 old.test SMTP; helo: 250 old.test",
+        f"SMTP OK - 127.0.0.1:{peer.port} answered in {TIME}s, "
+        "banner: 220 old.test SMTP, helo: 250 old.test",
     )
     assert "EHLO refused (502 5.5.1 What?), HELO tried instead" in run.long
     assert "HELO: 250 old.test" in run.long
@@ -183,8 +183,8 @@ def test_multi_line_banner():
     assert_status(
         run,
         0,
-        f"SMTP OK - 127.0.0.1:{peer.port} answered in {TIME}s; "
-        "banner: 220 multi.test ESMTP; helo: 250 scripted.test",
+        f"SMTP OK - 127.0.0.1:{peer.port} answered in {TIME}s, "
+        "banner: 220 multi.test ESMTP, helo: 250 scripted.test",
     )
     assert run.long[1:4] == [
         "banner: 220-multi.test ESMTP",
@@ -199,8 +199,8 @@ def test_banner_with_pipe_keeps_perfdata_intact():
     assert_status(
         run,
         0,
-        f"SMTP OK - 127.0.0.1:{peer.port} answered in {TIME}s; "
-        "banner: 220 pipe.test ESMTP / evil=1s;2;3; helo: 250 scripted.test",
+        f"SMTP OK - 127.0.0.1:{peer.port} answered in {TIME}s, "
+        "banner: 220 pipe.test ESMTP / evil=1s;2;3, helo: 250 scripted.test",
     )
     assert run.stdout.count("|") == 1
     assert_phases(run, ALL_PHASES)
@@ -212,8 +212,8 @@ def test_non_ascii_banner_is_shown_safely():
     assert_status(
         run,
         0,
-        f"SMTP OK - 127.0.0.1:{peer.port} answered in {TIME}s; "
-        "banner: 220 caf??.test ESMTP?[31m; helo: 250 scripted.test",
+        f"SMTP OK - 127.0.0.1:{peer.port} answered in {TIME}s, "
+        "banner: 220 caf??.test ESMTP?[31m, helo: 250 scripted.test",
     )
 
 
@@ -228,7 +228,7 @@ def test_banner_other_than_220_is_critical(banner, shown):
     with ScriptedServer(scripted(banner)) as peer:
         run = run_check("-H", "127.0.0.1", "-p", str(peer.port), *HELO)
     assert_status(
-        run, 2, f"SMTP CRITICAL - 127.0.0.1:{peer.port}: banner is not 220; banner: {shown}"
+        run, 2, f"SMTP CRITICAL - 127.0.0.1:{peer.port}: banner is not 220, banner: {shown}"
     )
     assert_phases(run, {"dns", "connect", "banner"})
     assert peer.received == b"QUIT\r\n"
@@ -244,7 +244,7 @@ def test_helo_rejected_is_critical(helo):
         run,
         2,
         f"SMTP CRITICAL - 127.0.0.1:{peer.port} answered in {TIME}s: "
-        f"{verb} reply is not 250; banner: 220 strict.test ESMTP; "
+        f"{verb} reply is not 250, banner: 220 strict.test ESMTP, "
         "helo: 550 5.7.1 Not welcome",
     )
     assert_phases(run, ALL_PHASES)
@@ -302,12 +302,12 @@ FAULTS = [
     ),
     (
         _banner_then_hold,
-        "no EHLO reply within 2s; banner: 220 mute.test ESMTP",
+        "no EHLO reply within 2s, banner: 220 mute.test ESMTP",
         {"dns", "connect", "banner"},
     ),
     (
         _banner_then_close,
-        "server closed the connection after the banner; banner: 220 gone.test ESMTP",
+        "server closed the connection after the banner, banner: 220 gone.test ESMTP",
         {"dns", "connect", "banner"},
     ),
     (

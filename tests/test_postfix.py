@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import datetime
 import shutil
-import tempfile
-from pathlib import Path
 
 import postfix
 import pytest
 import trustme
-from helpers import TIME, assert_phases, assert_status, run_check, unavailable
+from helpers import TIME, assert_phases, assert_status, private_directory, run_check, unavailable
 
 pytestmark = pytest.mark.integration
 
-BANNER = "banner: 220 mx.postfix.test ESMTP Postfix; helo: 250 mx.postfix.test"
+BANNER = "banner: 220 mx.postfix.test ESMTP Postfix, helo: 250 mx.postfix.test"
 PLAIN = {"dns", "connect", "banner", "helo", "time"}
 TLS = PLAIN | {"tls", "cert_days"}
 
@@ -29,8 +27,7 @@ def mta():
     reason = postfix.missing()
     if reason:
         unavailable(reason)
-    directory = Path(tempfile.mkdtemp(prefix="check_smtp_helo-postfix-"))
-    directory.chmod(0o755)  # Postfix's daemons run as user postfix and must enter it
+    directory = private_directory("postfix")  # Postfix's daemons run as postfix and enter it
     ca = trustme.CA()
     now = datetime.datetime.now(datetime.timezone.utc)
     leaf = ca.issue_cert("localhost", "127.0.0.1", not_after=now + datetime.timedelta(days=90.05))
@@ -53,16 +50,21 @@ def mta():
 def test_plain_ok(mta):
     server, _ca = mta
     run = run_check("-H", "localhost", "-p", str(server.plain), "-w", "1", "-c", "2")
-    assert_status(run, 0, f"SMTP OK - localhost:{server.plain} (127.0.0.1) answered in {TIME}s; "
-                  f"{BANNER}")  # fmt: skip
+    assert_status(
+        run, 0, f"SMTP OK - localhost:{server.plain} (127.0.0.1) answered in {TIME}s, {BANNER}"
+    )
     assert_phases(run, PLAIN, time_thresholds=("1", "2"))
 
 
 def test_starttls_ok(mta):
     server, ca = mta
     run = run_check("-H", "localhost", "-p", str(server.plain), "-S", "--ca-file", ca, "-v")
-    assert_status(run, 0, f"SMTP OK - localhost:{server.plain} (127.0.0.1) answered in {TIME}s; "
-                  f"{BANNER}; TLSv1.3, certificate expires in 90 days")  # fmt: skip
+    assert_status(
+        run,
+        0,
+        f"SMTP OK - localhost:{server.plain} (127.0.0.1) answered in {TIME}s, "
+        f"{BANNER}, tls: TLSv1.3 (certificate expires in 90 days)",
+    )
     assert set(run.perfdata) == TLS
     assert "EHLO before TLS: 250-STARTTLS" in run.long
 
@@ -70,8 +72,12 @@ def test_starttls_ok(mta):
 def test_wrapper_mode_tls_ok(mta):
     server, ca = mta
     run = run_check("-H", "127.0.0.1", "-p", str(server.smtps), "--tls", "--ca-file", ca)
-    assert_status(run, 0, f"SMTP OK - 127.0.0.1:{server.smtps} answered in {TIME}s; {BANNER}; "
-                  "TLSv1.3, certificate expires in 90 days")  # fmt: skip
+    assert_status(
+        run,
+        0,
+        f"SMTP OK - 127.0.0.1:{server.smtps} answered in {TIME}s, {BANNER}, "
+        "tls: TLSv1.3 (certificate expires in 90 days)",
+    )
     assert set(run.perfdata) == TLS
 
 
@@ -86,11 +92,16 @@ def test_wrapper_mode_tls_ok(mta):
 def test_certificate_days_above_the_certificate_life(mta, mode, days, code, reason, warn, crit):
     server, ca = mta
     port = server.plain if mode == "-S" else server.smtps
-    run = run_check("-H", "localhost", "-p", str(port), mode, "--ca-file", ca, "-D", days,
-                    "-w", "1", "-c", "2")  # fmt: skip
+    run = run_check(
+        "-H", "localhost", "-p", str(port), mode, "--ca-file", ca, "-D", days, "-w", "1", "-c", "2"
+    )
     state = ["OK", "WARNING", "CRITICAL"][code]
-    assert_status(run, code, f"SMTP {state} - localhost:{port} (127.0.0.1) answered in {TIME}s: "
-                  f"{reason}; {BANNER}; TLSv1.3, certificate expires in 90 days")  # fmt: skip
+    assert_status(
+        run,
+        code,
+        f"SMTP {state} - localhost:{port} (127.0.0.1) answered in {TIME}s: "
+        f"{reason}, {BANNER}, tls: TLSv1.3 (certificate expires in 90 days)",
+    )
     assert set(run.perfdata) == TLS
     assert (run.perfdata["cert_days"].warn, run.perfdata["cert_days"].crit) == (warn, crit)
     assert (run.perfdata["time"].warn, run.perfdata["time"].crit) == ("1", "2")
@@ -99,8 +110,12 @@ def test_certificate_days_above_the_certificate_life(mta, mode, days, code, reas
 def test_unknown_ca_is_critical(mta):
     server, _ca = mta
     run = run_check("-H", "localhost", "-p", str(server.smtps), "-s")
-    assert_status(run, 2, f"SMTP CRITICAL - localhost:{server.smtps} (127.0.0.1): TLS certificate "
-                  "not trusted: unable to get local issuer certificate")  # fmt: skip
+    assert_status(
+        run,
+        2,
+        f"SMTP CRITICAL - localhost:{server.smtps} (127.0.0.1): TLS certificate "
+        "not trusted: unable to get local issuer certificate",
+    )
 
 
 def test_strict_postfix_accepts_the_email_domain_and_rejects_a_bare_name(mta):
@@ -112,7 +127,7 @@ def test_strict_postfix_accepts_the_email_domain_and_rejects_a_bare_name(mta):
         run,
         2,
         f"SMTP CRITICAL - localhost:{server.plain} (127.0.0.1) answered in "
-        f"{TIME}s: EHLO reply is not 250; banner: 220 mx.postfix.test ESMTP Postfix; "
+        f"{TIME}s: EHLO reply is not 250, banner: 220 mx.postfix.test ESMTP Postfix, "
         "helo: 504 5.5.2 <vm>: Helo command rejected: need fully-qualified hostname",
     )
     run = run_check("-H", "localhost", "-p", str(server.plain))  # the default argument

@@ -62,15 +62,27 @@ def smtps_server(pki):
 def ok_line(host: str, port: int, days: int = 90) -> str:
     shown = f"{host}:{port}" + (" (127.0.0.1)" if host == "localhost" else "")
     return (
-        f"SMTP OK - {shown} answered in {TIME}s; banner: {BANNER}; helo: 250 mx.test; "
-        f"TLSv1.3, certificate expires in {days} days"
+        f"SMTP OK - {shown} answered in {TIME}s, banner: {BANNER}, helo: 250 mx.test, "
+        f"tls: TLSv1.3 (certificate expires in {days} days)"
     )
 
 
 @pytest.mark.parametrize("mode", ["-S", "--starttls"])
 def test_starttls_ok_with_private_ca(pki, starttls_server, mode):
-    run = run_check("-H", "localhost", "-p", str(starttls_server), mode, "--ca-file", pki.ca_file,
-                    "-w", "1", "-c", "2", *HELO)  # fmt: skip
+    run = run_check(
+        "-H",
+        "localhost",
+        "-p",
+        str(starttls_server),
+        mode,
+        "--ca-file",
+        pki.ca_file,
+        "-w",
+        "1",
+        "-c",
+        "2",
+        *HELO,
+    )
     assert_status(run, 0, ok_line("localhost", starttls_server))
     assert set(run.perfdata) == TLS_PHASES
     assert run.perfdata["time"].warn == "1"
@@ -82,27 +94,43 @@ def test_starttls_ok_with_private_ca(pki, starttls_server, mode):
 
 @pytest.mark.parametrize("mode", ["-s", "--ssl", "--tls"])
 def test_implicit_tls_ok(pki, smtps_server, mode):
-    run = run_check("-H", "localhost", "-p", str(smtps_server), mode, "--ca-file", pki.ca_file,
-                    *HELO)  # fmt: skip
+    run = run_check(
+        "-H", "localhost", "-p", str(smtps_server), mode, "--ca-file", pki.ca_file, *HELO
+    )
     assert_status(run, 0, ok_line("localhost", smtps_server))
     assert set(run.perfdata) == TLS_PHASES
 
 
 def test_certificate_checked_against_ip_literal(pki, starttls_server):
-    run = run_check("-H", "127.0.0.1", "-p", str(starttls_server), "-S", "--ca-file", pki.ca_file,
-                    *HELO)  # fmt: skip
+    run = run_check(
+        "-H", "127.0.0.1", "-p", str(starttls_server), "-S", "--ca-file", pki.ca_file, *HELO
+    )
     assert_status(run, 0, ok_line("127.0.0.1", starttls_server))
 
 
 def test_sni_names_the_certificate_to_verify(pki):
     with smtpd(ident="ESMTP aiosmtpd", tls_context=pki.context("mail.example.net")) as port:
-        run = run_check("-H", "127.0.0.1", "-p", str(port), "-S", "--ca-file", pki.ca_file,
-                        "--sni", "mail.example.net", *HELO)  # fmt: skip
+        run = run_check(
+            "-H",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-S",
+            "--ca-file",
+            pki.ca_file,
+            "--sni",
+            "mail.example.net",
+            *HELO,
+        )
         assert_status(run, 0, ok_line("127.0.0.1", port))
         run = run_check("-H", "127.0.0.1", "-p", str(port), "-S", "--ca-file", pki.ca_file, *HELO)
-    assert_status(run, 2, f"SMTP CRITICAL - 127.0.0.1:{port}: TLS certificate not trusted: IP "
-                  f"address mismatch, certificate is not valid for '127.0.0.1'.; banner: {BANNER}; "
-                  "helo: 250 mx.test")  # fmt: skip
+    assert_status(
+        run,
+        2,
+        f"SMTP CRITICAL - 127.0.0.1:{port}: TLS certificate not trusted: IP "
+        f"address mismatch, certificate is not valid for '127.0.0.1'., banner: {BANNER}, "
+        "helo: 250 mx.test",
+    )
 
 
 @pytest.mark.parametrize(
@@ -113,10 +141,23 @@ def test_sni_names_the_certificate_to_verify(pki):
         ("30,14", 0, None, ("30:", "14:")),
     ],
 )
-def test_certificate_days_keep_the_smtp_result(pki, starttls_server, days_option, code, reason,
-                                               thresholds):  # fmt: skip
-    run = run_check("-H", "localhost", "-p", str(starttls_server), "-S", "--ca-file", pki.ca_file,
-                    "-D", days_option, "-w", "1", *HELO)  # fmt: skip
+def test_certificate_days_keep_the_smtp_result(
+    pki, starttls_server, days_option, code, reason, thresholds
+):
+    run = run_check(
+        "-H",
+        "localhost",
+        "-p",
+        str(starttls_server),
+        "-S",
+        "--ca-file",
+        pki.ca_file,
+        "-D",
+        days_option,
+        "-w",
+        "1",
+        *HELO,
+    )
     state = ["OK", "WARNING", "CRITICAL"][code]
     line = ok_line("localhost", starttls_server).replace("SMTP OK", f"SMTP {state}")
     if reason:
@@ -128,8 +169,9 @@ def test_certificate_days_keep_the_smtp_result(pki, starttls_server, days_option
 
 
 def test_verbose_describes_the_tls_session_and_certificate(pki, starttls_server):
-    run = run_check("-H", "localhost", "-p", str(starttls_server), "-S", "--ca-file", pki.ca_file,
-                    "-v", *HELO)  # fmt: skip
+    run = run_check(
+        "-H", "localhost", "-p", str(starttls_server), "-S", "--ca-file", pki.ca_file, "-v", *HELO
+    )
     assert run.code == 0, run
     tls = [line for line in run.long if line.startswith(("TLS:", "certificate"))]
     assert tls[0].startswith("TLS: TLSv1.3, cipher TLS_")
@@ -147,8 +189,12 @@ def test_verbose_describes_the_tls_session_and_certificate(pki, starttls_server)
 
 def test_plain_check_never_imports_ssl(starttls_server):
     def imported(*args: str) -> str:
-        proc = subprocess.run([sys.executable, "-X", "importtime", CHECK, *args],
-                              capture_output=True, text=True, check=False)  # fmt: skip
+        proc = subprocess.run(
+            [sys.executable, "-X", "importtime", CHECK, *args],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         assert proc.returncode == 0, proc
         return proc.stderr
 
@@ -176,8 +222,12 @@ def test_verification_failures_are_critical(pki, names, days, ca_file, reason):
     with smtpd(ident="ESMTP aiosmtpd", tls_context=pki.context(*names, days=days)) as port:
         extra = ["--ca-file", pki.ca_file] if ca_file else []
         run = run_check("-H", "localhost", "-p", str(port), "-S", *extra, *HELO)
-    assert_status(run, 2, f"SMTP CRITICAL - localhost:{port} (127.0.0.1): TLS certificate not "
-                  f"trusted: {reason}; banner: {BANNER}; helo: 250 mx.test")  # fmt: skip
+    assert_status(
+        run,
+        2,
+        f"SMTP CRITICAL - localhost:{port} (127.0.0.1): TLS certificate not "
+        f"trusted: {reason}, banner: {BANNER}, helo: 250 mx.test",
+    )
     assert_phases(run, {"dns", "connect", "banner", "helo"})
 
 
@@ -185,8 +235,12 @@ def test_self_signed_certificate_is_critical(pki):
     own_ca = trustme.CA()
     with smtpd(ident="ESMTP aiosmtpd", ssl_context=pki.context(ca=own_ca)) as port:
         run = run_check("-H", "localhost", "-p", str(port), "-s", "--ca-file", pki.ca_file, *HELO)
-    assert_status(run, 2, f"SMTP CRITICAL - localhost:{port} (127.0.0.1): TLS certificate not "
-                  "trusted: unable to get local issuer certificate")  # fmt: skip
+    assert_status(
+        run,
+        2,
+        f"SMTP CRITICAL - localhost:{port} (127.0.0.1): TLS certificate not "
+        "trusted: unable to get local issuer certificate",
+    )
     assert_phases(run, {"dns", "connect"})
 
 
@@ -199,17 +253,25 @@ def test_insecure_skips_verification_but_judges_expiry(pki):
     assert "certificate alternative names: DNS:wrong.example" in run.long
     with smtpd(ident="ESMTP aiosmtpd", tls_context=pki.context(days=-3.5, ca=stranger)) as p:
         run = run_check("-H", "localhost", "-p", str(p), "-S", "--insecure", *HELO)
-    assert_status(run, 2, f"SMTP CRITICAL - localhost:{p} (127.0.0.1) answered in {TIME}s: "
-                  f"certificate expired; banner: {BANNER}; helo: 250 mx.test; TLSv1.3, certificate "
-                  "expired 4 days ago")  # fmt: skip
+    assert_status(
+        run,
+        2,
+        f"SMTP CRITICAL - localhost:{p} (127.0.0.1) answered in {TIME}s: "
+        f"certificate expired, banner: {BANNER}, helo: 250 mx.test, tls: TLSv1.3 (certificate "
+        "expired 4 days ago)",
+    )
     assert float(run.perfdata["cert_days"].value) == pytest.approx(-3.5, abs=0.01)
 
 
 def test_starttls_not_offered_is_critical_and_says_quit():
     with smtpd(ident="ESMTP aiosmtpd") as port:
         run = run_check("-H", "127.0.0.1", "-p", str(port), "-S", "-vv", *HELO)
-    assert_status(run, 2, f"SMTP CRITICAL - 127.0.0.1:{port}: STARTTLS not offered; "
-                  f"banner: {BANNER}; helo: 250 mx.test")  # fmt: skip
+    assert_status(
+        run,
+        2,
+        f"SMTP CRITICAL - 127.0.0.1:{port}: STARTTLS not offered, "
+        f"banner: {BANNER}, helo: 250 mx.test",
+    )
     assert_phases(run, {"dns", "connect", "banner", "helo"})
     assert run.long[-2:] == ["C: QUIT", "S: 221 Bye"]
 
@@ -275,8 +337,12 @@ STARTTLS_FAULTS = [
 def test_starttls_faults_are_critical_within_the_timeout(reply, then, reason, timed_out):
     with ScriptedServer(starttls_peer(reply, then)) as peer:
         run = run_check("-H", "127.0.0.1", "-p", str(peer.port), "-S", "-t", "2", *HELO)
-    assert_status(run, 2, f"SMTP CRITICAL - 127.0.0.1:{peer.port}: {reason}; "
-                  "banner: 220 tls.test ESMTP; helo: 250 tls.test")  # fmt: skip
+    assert_status(
+        run,
+        2,
+        f"SMTP CRITICAL - 127.0.0.1:{peer.port}: {reason}, "
+        "banner: 220 tls.test ESMTP, helo: 250 tls.test",
+    )
     assert_within(run, 2)
     assert peer.received.startswith(b"EHLO monitor.example.com\r\nSTARTTLS\r\n")
     if reply.startswith((b"454", b"554")):
@@ -302,15 +368,29 @@ def test_plain_server_on_an_implicit_tls_check():
 
 def test_tls_server_on_a_plain_check(smtps_server):
     run = run_check("-H", "127.0.0.1", "-p", str(smtps_server), "-t", "2", *HELO)
-    assert_status(run, 2, f"SMTP CRITICAL - 127.0.0.1:{smtps_server}: no banner within 2s "
-                  "(implicit TLS port? use -s)")  # fmt: skip
+    assert_status(
+        run,
+        2,
+        f"SMTP CRITICAL - 127.0.0.1:{smtps_server}: no banner within 2s "
+        "(implicit TLS port? use -s)",
+    )
     assert_within(run, 2)
 
 
 def test_stalled_implicit_handshake_takes_the_timeout_state():
     with ScriptedServer(_stall) as peer:
-        run = run_check("-H", "127.0.0.1", "-p", str(peer.port), "-s", "-t", "1",
-                        "--timeout-state", "unknown", *HELO)  # fmt: skip
+        run = run_check(
+            "-H",
+            "127.0.0.1",
+            "-p",
+            str(peer.port),
+            "-s",
+            "-t",
+            "1",
+            "--timeout-state",
+            "unknown",
+            *HELO,
+        )
     assert_status(run, 3, f"SMTP UNKNOWN - 127.0.0.1:{peer.port}: no TLS handshake within 1s")
     assert_within(run, 1)
 

@@ -1,0 +1,51 @@
+"""Fixtures shared by the suites that drive the real monitoring engines."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from helpers import ROOT, private_directory, unavailable
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+@pytest.fixture(scope="session")
+def engine_plugins():
+    """A plugin directory for Icinga 2 and Nagios, set up as README tells administrators:
+    a venv on Debian's /usr/bin/python3 outside any home, the plugin linked into the directory.
+    The engines run checks as user nagios, who cannot enter root's home."""
+    if os.geteuid() != 0 or not Path(SYSTEM_PYTHON).exists():
+        unavailable("installing the plugin for user nagios needs root and /usr/bin/python3")
+    try:
+        pwd.getpwnam("nagios")
+    except KeyError:
+        unavailable("there is no user nagios: icinga2 and nagios4 are not installed")
+    base = private_directory("engines")
+    venv, plugins = base / "venv", base / "plugins"
+    subprocess.run([SYSTEM_PYTHON, "-m", "venv", str(venv)], check=True)
+    subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "--quiet", str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    plugins.mkdir()
+    (plugins / "check_smtp_helo").symlink_to(venv / "bin" / "check_smtp_helo")
+    as_nagios = ["runuser", "-u", "nagios", "--", str(plugins / "check_smtp_helo"), "-V"]
+    probe = subprocess.run(as_nagios, capture_output=True, text=True, check=False)
+    assert probe.stdout.startswith("check_smtp_helo "), probe
+    yield plugins
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def made_engines():
+    """Private engines a test makes; their directories are removed afterwards."""
+    engines: list = []
+    yield engines
+    for engine in engines:
+        engine.remove()

@@ -1,0 +1,231 @@
+"""Integration: the shipped Icinga 2 configuration, validated and run by Debian's icinga2.
+
+Icinga runs from a private directory in the foreground and drops root to user nagios, as
+the packaged service does. What it recorded is read from a PerfdataWriter, and each
+perfdata item is parsed by Icinga's own parser (parse_performance_data).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from engines import PrivateEngine, broken_copy, records
+from helpers import ROOT, TIME, owned_by, parse_perfdata, unavailable
+from servers import smtpd
+
+pytestmark = pytest.mark.integration
+
+ICINGA = "/usr/sbin/icinga2"
+SHIPPED = ROOT / "icinga-config" / "icinga2"
+PRELUDE = """\
+include <itl>
+include <plugins>
+const PluginDir = "{plugins}"
+const NodeName = "icinga-test.example"
+object Endpoint NodeName {{}}
+object Zone "master" {{ endpoints = [ NodeName ] }}
+object Zone "global-templates" {{ global = true }}
+"""
+# Where a distributed setup keeps each shipped file (README: "Icinga 2").
+LAYOUT = {
+    "global-templates": ["command.conf", "services.conf"],
+    "master": ["example-hosts.conf", "distributed-example.conf"],
+}
+
+
+class Icinga(PrivateEngine):
+    """A private Icinga 2: configuration, zones, state, log and perfdata in one directory."""
+
+    def __init__(self, plugins: Path, body: str = "", shipped: Path = SHIPPED) -> None:
+        if not Path(ICINGA).exists():
+            unavailable("Debian's icinga2 is not installed (.ci/run installs it)")
+        super().__init__("icinga")
+        self.etc = self.base / "etc"
+        self.perfdata = self.base / "perfdata"
+        self.seen: dict[str, dict[str, str]] = {}
+        writable = [self.base / d for d in ("data", "log", "cache", "spool", "run")]
+        owned_by("nagios", *writable, self.perfdata)
+        for zone, files in LAYOUT.items():
+            (self.etc / "zones.d" / zone).mkdir(parents=True)
+            for name in files:
+                shutil.copy(shipped / name, self.etc / "zones.d" / zone / name)
+        (self.etc / "icinga2.conf").write_text(PRELUDE.format(plugins=plugins) + body)
+
+    def command(self, *extra: str) -> list[str]:
+        constants = {
+            "ZonesDir": self.etc / "zones.d",
+            **{
+                name: self.base / name.lower().removesuffix("dir")
+                for name in ("DataDir", "LogDir", "CacheDir", "SpoolDir")
+            },
+            "InitRunDir": self.base / "run",
+        }
+        defines = [f"-D{name}={path}" for name, path in constants.items()]
+        return [ICINGA, "daemon", "-c", str(self.etc / "icinga2.conf"), *defines, *extra]
+
+    def validate(self) -> subprocess.CompletedProcess:
+        return subprocess.run(self.command("-C"), capture_output=True, text=True, check=False)
+
+    def records(self) -> dict[str, dict[str, str]]:
+        """The latest PerfdataWriter record of each service: SERVICE, STATE, OUTPUT, PERFDATA.
+        Kept as they are seen: rotated files are named by the second, and the rotation at
+        shutdown may rename an empty file over one rotated in the same second."""
+        for path in sorted(self.perfdata.glob("service*")):
+            self.seen.update(records(path.read_text()))
+        return self.seen
+
+    def run_until_checked(self, services: set[str]) -> dict[str, dict[str, str]]:
+        """Run the daemon until every service has a check result; return the records."""
+        self.run_until(self.command(), lambda: services <= set(self.records()))
+        return self.seen
+
+
+def icinga_parse(items: list[str]) -> list[dict]:
+    """Each perfdata item as Icinga 2 parses it (PerfdataValue)."""
+    script = (
+        f"Json.encode({json.dumps(items)}.map(s => {{ var p = parse_performance_data(s); "
+        "return {label = p.label, value = p.value, unit = p.unit, warn = p.warn, crit = p.crit, "
+        "min = p.min, max = p.max} }))"
+    )
+    proc = subprocess.run(
+        [ICINGA, "console", "--eval", script], capture_output=True, text=True, check=True
+    )
+    return json.loads(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+@pytest.fixture
+def icinga_factory(engine_plugins, made_engines):
+    def make(body: str = "", shipped: Path = SHIPPED) -> Icinga:
+        made_engines.append(Icinga(engine_plugins, body, shipped))
+        return made_engines[-1]
+
+    return make
+
+
+def test_shipped_configuration_validates(icinga_factory):
+    proc = icinga_factory().validate()
+    assert proc.returncode == 0, proc.stdout
+    assert "Instantiated 5 Services." in proc.stdout  # 4 example services, 1 from the agent
+    assert "Finished validating the configuration file(s)." in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "error"),
+    [
+        (
+            "command.conf",
+            'import "ipv4-or-ipv6"',
+            'import "ipv4-or-ipv8"',
+            "Import references unknown template: 'ipv4-or-ipv8'",
+        ),
+        (
+            "services.conf",
+            'check_command = "smtp_helo"',
+            'check_command = "smtp_hello"',
+            "Error: Validation failed for object 'mail.example.com!smtp' of type 'Service'",
+        ),
+        (
+            "example-hosts.conf",
+            "smtp_helo_critical = 5\n  }",
+            "smtp_helo_critical = 5\n",
+            "syntax error",
+        ),
+    ],
+    ids=["unknown template", "unknown command", "syntax"],
+)
+def test_a_broken_copy_fails_validation(icinga_factory, file, old, new, error):
+    broken = broken_copy(SHIPPED, file, old, new)
+    proc = icinga_factory(shipped=broken).validate()
+    shutil.rmtree(broken.parent)
+    assert proc.returncode != 0
+    assert error in proc.stdout, proc.stdout
+
+
+RECORD = (
+    "SERVICE::$service.name$\\tSTATE::$service.state$\\tOUTPUT::$service.output$"
+    "\\tPERFDATA::$service.perfdata$"
+)
+E2E = """
+object CheckerComponent "checker" {{}}
+object PerfdataWriter "perfdata" {{
+  service_perfdata_path = "{perfdata}/service"
+  service_temp_path = "{perfdata}/service.tmp"
+  host_perfdata_path = "{perfdata}/host"
+  host_temp_path = "{perfdata}/host.tmp"
+  service_format_template = "{template}"
+  rotation_interval = 1s
+}}
+object Host "mail.test" {{
+  check_command = "dummy"
+  enable_active_checks = false
+  address = "127.0.0.1"
+  vars.smtp_helo["smtp-ok"] = {{
+    check_interval = 1s
+    smtp_helo_port = {ok_port}
+    smtp_helo_email = "nagios@example.org"
+    smtp_helo_warning = 1
+    smtp_helo_critical = 2
+  }}
+  vars.smtp_helo["smtp-slow"] = {{
+    check_interval = 1s
+    smtp_helo_port = {slow_port}
+    smtp_helo_warning = 0.2
+    smtp_helo_critical = 5
+  }}
+}}
+"""
+
+
+def test_icinga_runs_the_shipped_command_and_parses_all_perfdata(icinga_factory):
+    with (
+        smtpd(ident="ESMTP aiosmtpd") as ok_port,
+        smtpd(ehlo_delay=0.3, ident="ESMTP aiosmtpd") as slow_port,
+    ):
+        icinga = icinga_factory()
+        body = E2E.format(
+            perfdata=icinga.perfdata, template=RECORD, ok_port=ok_port, slow_port=slow_port
+        )
+        (icinga.etc / "icinga2.conf").write_text((icinga.etc / "icinga2.conf").read_text() + body)
+        records = icinga.run_until_checked({"smtp-ok", "smtp-slow"})
+
+    expected = {
+        "smtp-ok": ("OK", f"SMTP OK - 127.0.0.1:{ok_port} answered in {TIME}s, ", (1, 2)),
+        "smtp-slow": (
+            "WARNING",
+            f"SMTP WARNING - 127.0.0.1:{slow_port} answered in {TIME}s: "
+            "response time outside warning range 0.2, ",
+            (0.2, 5),
+        ),
+    }
+    for service, (state, start, (warn, crit)) in expected.items():
+        record = records[service]
+        assert record["STATE"] == state, record
+        output = record["OUTPUT"].strip()
+        pattern = start.replace(".", r"\.").replace(TIME, r"\d+\.\d{3}")
+        assert re.match(pattern, output), output
+        assert output.endswith("banner: 220 mx.test ESMTP aiosmtpd, helo: 250 mx.test"), output
+        raw = record["PERFDATA"].split()
+        parsed = icinga_parse(raw)
+        assert len(parsed) == len(raw) == 5  # nothing dropped
+        by_label = {item["label"]: item for item in parsed}
+        assert set(by_label) == {"banner", "connect", "dns", "helo", "time"}
+        for label, perf in parse_perfdata(record["PERFDATA"]).items():
+            assert by_label[label]["value"] == pytest.approx(float(perf.value))
+            assert by_label[label]["unit"] == "seconds"
+            assert by_label[label]["min"] == 0
+        assert (by_label["time"]["warn"], by_label["time"]["crit"], by_label["time"]["max"]) == (
+            warn,
+            crit,
+            10,
+        )
+        for phase in ("banner", "connect", "dns", "helo"):
+            assert (by_label[phase]["warn"], by_label[phase]["crit"], by_label[phase]["max"]) == (
+                None,
+                None,
+                None,
+            )
