@@ -2,20 +2,32 @@
 #
 # PYTHON builds .venv. The project is installed into it (not in editable mode), so the
 # tests run the console script exactly as an administrator's installation would.
+# make bench measures on BENCH_PYTHON, Debian's /usr/bin/python3 where there is one: the
+# interpreter that README installs the plugin on for Icinga 2 and Nagios.
 
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+BENCH_PYTHON ?= $(firstword $(wildcard /usr/bin/python3) $(PYTHON))
+BENCH_VENV   ?= .venv-bench
 SOURCES := setup.cfg pyproject.toml $(wildcard check_smtp_helo/*.py)
 
 .PHONY: demo test lint fuzz bench clean
 
+# $(call venv,PYTHON,DIR): DIR is a venv of PYTHON with the project and its test extras
+define venv
+	test -x $(2)/bin/python || $(1) -m venv $(2)
+	$(2)/bin/python -m pip install --quiet --upgrade pip
+	$(2)/bin/python -m pip install --quiet '.[test]'
+	touch $(2)/.installed
+endef
+
 $(STAMP): $(SOURCES)
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet '.[test]'
-	touch $@
+	$(call venv,$(PYTHON),$(VENV))
+
+$(BENCH_VENV)/.installed: $(SOURCES)
+	$(call venv,$(BENCH_PYTHON),$(BENCH_VENV))
 
 ## make demo: start a local SMTP server, run the check against it, show output and exit code
 demo: $(STAMP)
@@ -35,8 +47,10 @@ fuzz: $(STAMP)
 	FUZZ_PROFILE=long $(BIN)/python -m pytest -q -m fuzz tests/test_fuzz.py
 
 ## make bench: cost per check, timing accuracy and memory, against budgets
-bench: $(STAMP)
-	$(BIN)/python benchmarks/bench.py
+bench: $(BENCH_VENV)/.installed
+	@test -x /usr/bin/time -a -x /usr/lib/nagios/plugins/check_smtp || [ "$$(id -u)" != 0 ] || \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q time monitoring-plugins-standard
+	$(BENCH_VENV)/bin/python benchmarks/bench.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) build *.egg-info .pytest_cache .ruff_cache

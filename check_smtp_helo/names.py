@@ -6,10 +6,11 @@ Nothing that passes these checks can carry a second SMTP command onto the wire.
 
 from __future__ import annotations
 
+import _socket as socket  # the socket module's C core: see smtp.py
 import re
-import socket
 
-_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)\Z")
+# A DNS label; patterns are compiled on first use (re caches them), not at import
+LABEL = r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)"
 
 
 def shown(value: str) -> str:
@@ -36,7 +37,7 @@ def dns_name(value: str, what: str) -> str:
     except UnicodeError as exc:
         raise ValueError(f"{what} {shown(value)} is not a valid international domain name") from exc
     labels = name[:-1].split(".") if name.endswith(".") else name.split(".")
-    if len(name) > 253 or not all(_LABEL.match(label) for label in labels):
+    if len(name) > 253 or not all(re.fullmatch(LABEL, label) for label in labels):
         raise ValueError(f"{what} {shown(value)} is not a valid host name")
     return name
 

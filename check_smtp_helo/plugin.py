@@ -4,7 +4,6 @@ what it found, a Summary that words the result, and the output layout."""
 from __future__ import annotations
 
 import logging
-import math
 import re
 import time
 
@@ -265,8 +264,8 @@ def _days_text(days: float | None) -> str:
     if days is None:
         return "no certificate"
     if days < 0:
-        return f"certificate expired {math.ceil(-days)} days ago"
-    return f"certificate expires in {math.floor(days)} days"
+        return f"certificate expired {int(-(days // 1))} days ago"  # whole days, rounded up
+    return f"certificate expires in {int(days)} days"
 
 
 def _tls_lines(tls: TLSInfo) -> list[str]:
@@ -311,4 +310,8 @@ def use_output(verbosity: int) -> None:
     runtime = nagiosplugin.Runtime()
     runtime.output = StatusLineOutput(runtime.logchan, verbosity)
     runtime.verbose = 3 if verbosity >= 3 else 0
-    runtime.logchan.setLevel(LOG_LEVELS.get(verbosity, logging.DEBUG))
+    level = LOG_LEVELS.get(verbosity, logging.DEBUG)
+    runtime.logchan.setLevel(level)
+    # nagiosplugin's root logger passes everything to the handler; a level on our own logger
+    # spares building a record for each transcript line that nobody asked to see
+    _log.setLevel(level)

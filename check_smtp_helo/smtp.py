@@ -8,12 +8,13 @@ a `Session` whose `failure` says what went wrong, and where.
 
 from __future__ import annotations
 
+# _socket is the socket module's C core, with all a conversation uses. The socket module
+# itself builds enum classes at import, about 4 ms of every run (benchmarks/bench.py). With
+# TLS, ssl imports socket anyway; ssl.wrap_socket() takes a _socket.socket all the same.
+import _socket as socket
 import logging
-import re
-import socket
 import threading
 import time
-from collections import namedtuple
 
 from .names import ip_family
 
@@ -27,13 +28,21 @@ QUIT_WAIT = 1.0  # seconds the polite QUIT may take, within what is left of the 
 EHLO_UNKNOWN = (500, 502)  # EHLO answered so: the server predates ESMTP, fall back to HELO
 FORBIDDEN_ON_WIRE = "\r\n\0"
 
-_REPLY_START = re.compile(
-    rb"[1-5]?\Z|[1-5]\d{1,2}\Z|[1-5]\d\d[ \r\n-]"
-)  # what a reply may begin with
 _UNPRINTABLE = {**dict.fromkeys(range(32), "?"), 127: "?", 0xFFFD: "?", ord("|"): "/"}
 
-Failure = namedtuple("Failure", "phase reason timed_out")
-Failure.__doc__ = "What ended a conversation early: the phase, a reason, and whether time ran out."
+
+class Failure:
+    """What ended a conversation early: the phase, a reason, and whether time ran out."""
+
+    __slots__ = ("phase", "reason", "timed_out")
+
+    def __init__(self, phase: str, reason: str, timed_out: bool) -> None:
+        self.phase = phase
+        self.reason = reason
+        self.timed_out = timed_out
+
+    def __repr__(self) -> str:
+        return f"Failure({self.phase!r}, {self.reason!r}, {self.timed_out!r})"
 
 
 def printable(raw: bytes) -> str:
@@ -303,7 +312,7 @@ class Channel:
                     raise _AbortError(Failure(phase, reason, False))
                 line, self.buffer = self.buffer[:end], self.buffer[end + 1 :]
                 return line[:-1] if line.endswith(b"\r") else line
-            if not _REPLY_START.match(self.buffer[:4]):
+            if not _may_start_reply(self.buffer[:4]):
                 text = printable(self.buffer[:80])
                 raise _AbortError(
                     Failure(phase, f"protocol error: {what} is not SMTP: {text}", False)
@@ -322,6 +331,12 @@ class Channel:
                 where = f"in the middle of the {what}" if started or self.buffer else closed
                 raise _AbortError(Failure(phase, f"server closed the connection {where}", False))
             self.buffer += chunk
+
+
+def _may_start_reply(head: bytes) -> bool:
+    """Can these first bytes of a line (up to 4) begin an SMTP reply: '2', '25', '250', '250-'?"""
+    code = head[:3]
+    return (code.isdigit() or not code) and code[:1] in b"12345" and head[3:4] in b" -\r\n"
 
 
 def _is_reply_line(raw: bytes) -> bool:

@@ -6,7 +6,6 @@ should not pay. Nothing here knows about Nagios.
 
 from __future__ import annotations
 
-import calendar
 import os
 import socket
 import ssl
@@ -51,7 +50,9 @@ class TLSPolicy:
 
     def handshake(self, sock: socket.socket, host: str, timeout: float) -> ssl.SSLSocket:
         """TLS over a connected socket; HandshakeError or TimeoutError when it fails."""
-        name = self.server_name or host
+        # bytes, not str: ssl encodes a str name with the idna codec, importing it (~4 ms);
+        # the name is ASCII already (an IDNA name was converted when the options were read)
+        name = (self.server_name or host).encode("ascii")
         tls = self.context.wrap_socket(sock, server_hostname=name, do_handshake_on_connect=False)
         tls.settimeout(timeout)
         try:
@@ -82,12 +83,19 @@ class TLSPolicy:
 
 
 def _trust_system_cas(context: ssl.SSLContext) -> None:
-    """The system's CAs; a hashed CA directory is read lazily, the bundle (~40 ms) is not."""
+    """The system's CAs, from the hashed CA directory, which OpenSSL reads lazily (a CA when
+    a chain needs it), not the whole bundle (~40 ms a run). SSL_CERT_FILE is loaded as well,
+    unless it lives in that directory: then it is update-ca-certificates' concatenation of
+    the same CAs (Debian's /etc/ssl/certs/ca-certificates.crt)."""
     paths = ssl.get_default_verify_paths()
-    if paths.capath and os.path.isdir(paths.capath) and not os.environ.get("SSL_CERT_FILE"):
-        context.load_verify_locations(capath=paths.capath)
-    else:
+    if not (paths.capath and os.path.isdir(paths.capath)):
         context.load_default_certs()
+        return
+    context.load_verify_locations(capath=paths.capath)
+    bundle = os.environ.get(paths.openssl_cafile_env)
+    directory = os.path.realpath(paths.capath)
+    if bundle and os.path.dirname(os.path.realpath(bundle)) != directory:
+        context.load_verify_locations(cafile=bundle)
 
 
 def _ssl_reason(exc: ssl.SSLError) -> str:
@@ -175,8 +183,20 @@ def _time(der: bytes, tag: int, start: int, end: int) -> int:
     text = der[start:end].decode("ascii").rstrip("Z")
     if tag == 0x17:
         text = ("19" if int(text[:2]) >= 50 else "20") + text
-    fields = [int(text[i : i + 2]) for i in range(4, 14, 2)]
-    return calendar.timegm((int(text[:4]), *fields, 0, 0, 0))
+    month, day, hour, minute, second = (int(text[i : i + 2]) for i in range(4, 14, 2))
+    days = days_from_civil(int(text[:4]), month, day)
+    return ((days * 24 + hour) * 60 + minute) * 60 + second
+
+
+def days_from_civil(year: int, month: int, day: int) -> int:
+    """Days since 1970-01-01 of a Gregorian date (H. Hinnant's algorithm); what
+    calendar.timegm computes, without importing calendar, datetime and locale."""
+    year -= month <= 2
+    era = year // 400
+    year_of_era = year - era * 400
+    day_of_year = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    return era * 146097 + day_of_era - 719468
 
 
 def _alt_names(der: bytes, start: int, end: int) -> list[str]:

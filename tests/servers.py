@@ -166,10 +166,12 @@ def trickle(data: bytes, interval: float) -> Script:
     return script
 
 
-def delayed(banner_delay: float, ehlo_delay: float) -> Script:
-    """A correct SMTP peer that waits before its banner and before its EHLO reply."""
+def delayed(banner_delay: float, ehlo_delay: float, observed: list | None = None) -> Script:
+    """A correct SMTP peer that waits before its banner and before its EHLO reply; it appends
+    to `observed` how long it really took, from the accept to the EHLO reply sent."""
 
     def script(peer: Peer) -> None:
+        started = time.perf_counter()
         time.sleep(banner_delay)
         peer.send(b"220 delay.test ESMTP\r\n")
         while line := peer.line():
@@ -178,5 +180,7 @@ def delayed(banner_delay: float, ehlo_delay: float) -> Script:
                 return
             time.sleep(ehlo_delay)
             peer.send(b"250 delay.test\r\n")
+            if observed is not None:
+                observed.append(time.perf_counter() - started)
 
     return script

@@ -12,7 +12,7 @@ from servers import Peer, ScriptedServer
 import check_smtp_helo
 
 BAD_INPUT = [
-    ([], "the following arguments are required: -H/--hostname"),
+    ([], "-H/--hostname is required (see --help)"),
     (["-H", ""], "host '' is empty or has white space or control characters"),
     (
         ["-H", "smtp://mx.example.com"],
@@ -40,48 +40,47 @@ BAD_INPUT = [
     (["-H", "mx|x.example.com"], "host 'mx\\x7cx.example.com' is not a valid host name"),
     (["-H", "::1", "-4"], "-4 was given but '::1' is an IPv6 address"),
     (["-H", "127.0.0.1", "-6"], "-6 was given but '127.0.0.1' is an IPv4 address"),
-    (["-H", "127.0.0.1", "-4", "-6"], "argument -6: not allowed with argument -4"),
-    (["-H", "127.0.0.1", "-p", "0"], "argument -p/--port: '0' is not a port number (1..65535)"),
+    (["-H", "127.0.0.1", "-4", "-6"], "-4 and -6 exclude each other"),
+    (["-H", "127.0.0.1", "-p", "0"], "-p/--port: '0' is not a port number (1..65535)"),
     (
         ["-H", "127.0.0.1", "-p", "65536"],
-        "argument -p/--port: '65536' is not a port number (1..65535)",
+        "-p/--port: '65536' is not a port number (1..65535)",
     ),
     (
         ["-H", "127.0.0.1", "-p", "smtp"],
-        "argument -p/--port: 'smtp' is not a port number (1..65535)",
+        "-p/--port: 'smtp' is not a port number (1..65535)",
     ),
     (
         ["-H", "127.0.0.1", "-w", "fast"],
-        "argument -w/--warning: 'fast' is not a Nagios range such as 1, 0.5, ~:2, @1:2",
+        "-w/--warning: 'fast' is not a Nagios range such as 1, 0.5, ~:2, @1:2",
     ),
     (
         ["-H", "127.0.0.1", "-c", "1e3"],
-        "argument -c/--critical: '1e3' is not a Nagios range such as 1, 0.5, ~:2, @1:2",
+        "-c/--critical: '1e3' is not a Nagios range such as 1, 0.5, ~:2, @1:2",
     ),
     (
         ["-H", "127.0.0.1", "-w", "5:1"],
-        "argument -w/--warning: '5:1': start 5 must not be greater than end 1",
+        "-w/--warning: '5:1': start 5 must not be greater than end 1",
     ),
     (
         ["-H", "127.0.0.1", "-t", "0"],
-        "argument -t/--timeout: '0' is not a number of seconds above 0",
+        "-t/--timeout: '0' is not a number of seconds above 0",
     ),
     (
         ["-H", "127.0.0.1", "-t", "nan"],
-        "argument -t/--timeout: 'nan' is not a number of seconds above 0",
+        "-t/--timeout: 'nan' is not a number of seconds above 0",
     ),
     (
         ["-H", "127.0.0.1", "-t", "inf"],
-        "argument -t/--timeout: 'inf' is not a number of seconds above 0",
+        "-t/--timeout: 'inf' is not a number of seconds above 0",
     ),
     (
         ["-H", "127.0.0.1", "--timeout-state", "maybe"],
-        "argument --timeout-state: invalid choice: "
-        "'maybe' (choose from 'critical', 'ok', 'unknown', 'warning')",
+        "--timeout-state: 'maybe' is not one of ok, warning, critical, unknown",
     ),
     (
         ["-H", "127.0.0.1", "-e", "(unclosed"],
-        "argument -e/--expect: '(unclosed' is not a regular "
+        "-e/--expect: '(unclosed' is not a regular "
         "expression: missing ), unterminated subpattern at position 0",
     ),
     (
@@ -101,8 +100,18 @@ BAD_INPUT = [
         ["-H", "127.0.0.1", "--email", "a@bad_domain-"],
         "the domain of --email 'bad_domain-' is not a valid host name",
     ),
-    (["-H", "127.0.0.1", "--bogus"], "unrecognized arguments: --bogus"),
-    (["-H", "127.0.0.1", "--time", "3"], "unrecognized arguments: --time 3"),
+    (["-H", "127.0.0.1", "--bogus"], "unknown option '--bogus' (see --help)"),
+    (["-H", "127.0.0.1", "--time", "3"], "unknown option '--time' (see --help)"),
+    (["-H", "127.0.0.1", "-x"], "unknown option '-x' (see --help)"),
+    (["-H", "127.0.0.1", "-vx"], "unknown option '-x' (see --help)"),
+    (
+        ["-H", "127.0.0.1", "mx.example.com"],
+        "unexpected argument 'mx.example.com': this plugin takes options only",
+    ),
+    (["-H", "127.0.0.1", "--", "-v"], "unexpected argument '--': this plugin takes options only"),
+    (["-H", "127.0.0.1", "-p"], "-p/--port needs a value (PORT)"),
+    (["-H", "127.0.0.1", "--helo=yes"], "--helo takes no value"),
+    (["-H", "127.0.0.1", "-t", " 5"], "-t/--timeout: ' 5' is not a number of seconds above 0"),
 ]
 
 
@@ -118,7 +127,7 @@ def test_bad_input_is_unknown_with_one_line(args, message):
 def test_help_exits_unknown_like_monitoring_plugins(option):
     run = run_check(option)
     assert run.code == 3
-    assert run.lines[0].startswith("usage: check_smtp_helo [-h] -H HOST")
+    assert run.lines[0] == "usage: check_smtp_helo -H HOST [options]"
     for documented in ("--email", "--helo", "--timeout-state", "-F NAME", "-e REGEX"):
         assert documented in run.stdout
 
@@ -168,3 +177,23 @@ def test_helo_argument_on_the_wire(args, sent):
         "banner: 220 record.test ESMTP, helo: 250 record.test",
     )
     assert recorder.received == sent + b"QUIT\r\n"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["-H", "127.0.0.1", "-p", "{port}", "-vv", "-w", "1"],
+        ["-H127.0.0.1", "-p{port}", "-vvw1"],
+        ["--hostname=127.0.0.1", "--port={port}", "--verbose", "-v", "--warning=1"],
+        ["-4vv", "-H", "127.0.0.1", "--port", "{port}", "-w1"],
+    ],
+)
+def test_spellings_of_the_same_options(args):
+    """Values attached or apart, --option=value, bundled flags: as getopt_long reads them."""
+    with ScriptedServer(_record) as recorder:
+        run = run_check(*(arg.format(port=recorder.port) for arg in args))
+    assert run.code == 0, run
+    assert run.perfdata["time"].warn == "1"
+    assert "C: EHLO [127.0.0.1]" in run.long or any(
+        line.startswith("C: EHLO ") for line in run.long
+    )

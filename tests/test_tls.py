@@ -402,7 +402,7 @@ def test_stalled_implicit_handshake_takes_the_timeout_state():
         (["--sni", "mx.example.com"], "--sni needs -S (STARTTLS) or -s (implicit TLS)"),
         (["--insecure"], "--insecure needs -S (STARTTLS) or -s (implicit TLS)"),
         (["--ca-file", "/etc/hosts"], "--ca-file needs -S (STARTTLS) or -s (implicit TLS)"),
-        (["-S", "-s"], "argument -s/--ssl/--tls: not allowed with argument -S/--starttls"),
+        (["-S", "-s"], "-S/--starttls and -s/--ssl/--tls exclude each other"),
         (["-S", "--helo"], "-S needs EHLO: it cannot go with --helo"),
         (
             ["-s", "--insecure", "--ca-file", "x.pem"],
@@ -418,9 +418,9 @@ def test_stalled_implicit_handshake_takes_the_timeout_state():
         ),
         (
             ["-s", "-D", "30,"],
-            "argument -D/--certificate-days: '30,' is not WARN or WARN,CRIT in days",
+            "-D/--certificate-days: '30,' is not WARN or WARN,CRIT in days",
         ),
-        (["-s", "-D", "-5"], "argument -D/--certificate-days: expected one argument"),
+        (["-s", "-D", "-5"], "-D/--certificate-days: '-5' is not WARN or WARN,CRIT in days"),
         (["-s", "--sni", "bad name"], "--sni 'bad name' is not a valid host name"),
     ],
 )

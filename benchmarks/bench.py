@@ -1,0 +1,203 @@
+"""make bench: what one check costs, how accurate its timing is, how much memory it takes.
+
+Each run is a whole process, measured from outside: CPU (user+sys) from wait4(2), wall time
+around it. Variants are interleaved, round after round, so that a busy moment of the machine
+spreads over all of them. Peak RSS comes from GNU time (/usr/bin/time -f %M) in runs of its
+own: Linux carries a process's RSS high-water mark across exec, so a child forked from this
+(large) Python process would report this process's size. Prints Markdown tables and the
+budgets; exits 1 when a budget is missed.
+
+Environment: BENCH_RUNS (rounds for the cost table, default 30), BENCH_ACCURACY_RUNS (default 10).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+import nagiosplugin  # noqa: E402
+import trustme  # noqa: E402
+from servers import ScriptedServer, delayed, smtpd  # noqa: E402
+
+PYTHON = sys.executable
+CHECK = str(Path(PYTHON).with_name("check_smtp_helo"))
+C_CHECK_SMTP = "/usr/lib/nagios/plugins/check_smtp"
+GNU_TIME = "/usr/bin/time"
+RUNS = int(os.environ.get("BENCH_RUNS", "30"))
+ACCURACY_RUNS = int(os.environ.get("BENCH_ACCURACY_RUNS", "10"))
+DELAYS_MS = (0, 50, 200)
+FLOOR = "floor: python -c 'import nagiosplugin'"
+TLS_CHECKS = ("STARTTLS check (-S)", "implicit TLS check (-s)")
+
+
+class Sample:
+    """One finished process: CPU ms, wall ms, exit code, stdout."""
+
+    def __init__(self, command: list[str]) -> None:
+        started = time.perf_counter()
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.stdout = proc.stdout.read().decode("ascii", "replace")
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        self.wall = (time.perf_counter() - started) * 1000
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        proc.stdout.close()
+        self.code = proc.returncode
+        self.cpu = (usage.ru_utime + usage.ru_stime) * 1000
+
+
+def peak_rss(command: list[str], runs: int = 3) -> float:
+    """The largest peak RSS, in MB, of a few runs, as GNU time reports it."""
+    peaks = []
+    for _ in range(runs):
+        proc = subprocess.run([GNU_TIME, "-f", "%M", *command], capture_output=True, text=True,
+                              check=False)  # fmt: skip
+        peaks.append(int(proc.stderr.strip().splitlines()[-1]) / 1024)
+    return max(peaks)
+
+
+def quartiles(values: list[float]) -> tuple[float, float, float]:
+    q1, median, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return q1, median, q3
+
+
+def reported_time(stdout: str) -> float:
+    """The perfdata 'time' of a check's output, in seconds."""
+    match = re.search(r"\btime=([\d.]+)s", stdout)
+    if not match:
+        raise SystemExit(f"no time in the check's output: {stdout!r}")
+    return float(match.group(1))
+
+
+def cost(variants: dict[str, list[str]]) -> dict[str, list[Sample]]:
+    """RUNS rounds; each round runs every variant once, starting one further along."""
+    names = list(variants)
+    samples: dict[str, list[Sample]] = {name: [] for name in names}
+    for round_ in range(RUNS):
+        shift = round_ % len(names)
+        for name in names[shift:] + names[:shift]:
+            sample = Sample(variants[name])
+            if sample.code != 0:
+                raise SystemExit(f"{name} exited {sample.code}: {sample.stdout!r}")
+            samples[name].append(sample)
+    return samples
+
+
+def accuracy() -> dict[int, tuple[list[float], list[float]]]:
+    """For each delay D, in ms: the reported time minus the 2xD the server was told to wait,
+    and minus what the server itself measured (its sleeps can overrun on a busy machine)."""
+    errors = {}
+    for delay in DELAYS_MS:
+        observed: list[float] = []
+        with ScriptedServer(delayed(delay / 1000, delay / 1000, observed)) as server:
+            command = [CHECK, "-H", "127.0.0.1", "-p", str(server.port), "-F", "bench.example"]
+            reported = [reported_time(Sample(command).stdout) for _ in range(ACCURACY_RUNS)]
+        errors[delay] = (
+            [r * 1000 - 2 * delay for r in reported],
+            [(r - o) * 1000 for r, o in zip(reported, observed)],
+        )
+    return errors
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        found = re.search(r"model name\s*:\s*(.+)", cpuinfo.read_text())
+        cpu = found.group(1).strip() if found else cpu
+    return (
+        f"{cpu}, {os.cpu_count()} cores; {platform.system()} {platform.release()}; "
+        f"Python {platform.python_version()} ({PYTHON}); nagiosplugin {nagiosplugin.__version__}"
+    )
+
+
+def main() -> int:
+    ca = trustme.CA()
+    leaf = ca.issue_cert("localhost", "127.0.0.1")
+    server_context = __import__("ssl").create_default_context(__import__("ssl").Purpose.CLIENT_AUTH)
+    leaf.configure_cert(server_context)
+    with tempfile.NamedTemporaryFile(suffix=".pem") as ca_file:
+        ca.cert_pem.write_to_path(ca_file.name)
+        with (
+            smtpd() as plain,
+            smtpd(tls_context=server_context) as starttls,
+            smtpd(ssl_context=server_context) as smtps,
+            ScriptedServer(lambda peer: peer.send(b"220 " + b"x" * 10_000_000)) as flood,
+        ):
+            tls = ["--ca-file", ca_file.name]
+            variants = {
+                FLOOR: [PYTHON, "-c", "import nagiosplugin"],
+                "plain check": [CHECK, "-H", "127.0.0.1", "-p", str(plain)],
+                TLS_CHECKS[0]: [CHECK, "-H", "127.0.0.1", "-p", str(starttls), "-S", *tls],
+                TLS_CHECKS[1]: [CHECK, "-H", "127.0.0.1", "-p", str(smtps), "-s", *tls],
+            }
+            if Path(C_CHECK_SMTP).exists():
+                variants["C check_smtp (monitoring-plugins)"] = [
+                    C_CHECK_SMTP, "-H", "127.0.0.1", "-p", str(plain)
+                ]  # fmt: skip
+            samples = cost(variants)
+            errors = accuracy()
+            peaks = {name: peak_rss(command) for name, command in variants.items()}
+            peaks["check against a 10 MB line"] = peak_rss(
+                [CHECK, "-H", "127.0.0.1", "-p", str(flood.port)]
+            )
+    return report(samples, errors, peaks)
+
+
+def report(samples: dict[str, list[Sample]], errors: dict, peaks: dict[str, float]) -> int:
+    print(f"Machine: {machine()}\n")
+    print(f"Cost per check ({RUNS} interleaved rounds; median [q1-q3], ms; peak RSS, MB):\n")
+    print("| command | CPU user+sys | wall | peak RSS |")
+    print("| --- | --- | --- | --- |")
+    for name, runs in samples.items():
+        q1, median, q3 = quartiles([s.cpu for s in runs])
+        w1, wall, w3 = quartiles([s.wall for s in runs])
+        print(f"| {name} | {median:.1f} [{q1:.1f}-{q3:.1f}] | {wall:.1f} [{w1:.1f}-{w3:.1f}] "
+              f"| {peaks[name]:.1f} |")  # fmt: skip
+    print(f"| check against a 10 MB line | | | {peaks['check against a 10 MB line']:.1f} |")
+    print("\nAccuracy (ms): reported `time` minus the 2xD the server was told to wait, and minus")
+    print("the time the server measured itself, from accept to its EHLO reply:\n")
+    print("| D | minus 2xD: median | worst | minus server's own: median | worst | budget |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    worst_ok = True
+    for delay, (nominal, measured) in errors.items():
+        worst, limit = max(measured, key=abs), 2 + 0.02 * 2 * delay
+        worst_ok &= abs(worst) <= limit
+        print(
+            f"| {delay} ms | {statistics.median(nominal):+.2f} | {max(nominal, key=abs):+.2f} "
+            f"| {statistics.median(measured):+.2f} | {worst:+.2f} | {limit:.0f} |"
+        )
+    # Budgets compare within each round (the runs are interleaved), so that a slow moment of
+    # the machine, which slows every variant of its round, cancels out.
+    floor = [s.cpu for s in samples[FLOOR]]
+    plain_ratio = statistics.median(s.cpu / f for s, f in zip(samples["plain check"], floor))
+    tls_extra = max(
+        statistics.median(s.cpu - f for s, f in zip(samples[name], floor)) for name in TLS_CHECKS
+    )
+    checks = {name: mb for name, mb in peaks.items() if "check" in name and "C " not in name}
+    budgets = [
+        ("plain check CPU <= 1.25 x floor", f"{plain_ratio:.2f} x", plain_ratio <= 1.25),
+        ("TLS check CPU <= floor + 25 ms", f"+{tls_extra:.1f} ms", tls_extra <= 25),
+        ("timing error <= 2 ms + 2% of 2xD (worst)", "see above", worst_ok),
+        ("peak RSS <= 30 MB in every case", f"{max(checks.values()):.1f} MB at the most",
+         max(checks.values()) <= 30),
+    ]  # fmt: skip
+    print("\nBudgets:\n")
+    print("| budget | measured | |")
+    print("| --- | --- | --- |")
+    for name, measured, ok in budgets:
+        print(f"| {name} | {measured} | {'pass' if ok else 'MISSED'} |")
+    return 0 if all(ok for *_, ok in budgets) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

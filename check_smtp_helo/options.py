@@ -1,0 +1,235 @@
+"""The options: one table, a getopt-style parser, and the --help text made from the same table.
+
+Not argparse: the monitoring core starts this plugin thousands of times a minute, and
+argparse with the gettext and locale lookups it makes costs about 4 ms a run, a tenth of
+the whole check (benchmarks/bench.py). Parsing is as in check_smtp (C getopt_long): a
+value is the next argument, or attached (-p25, --port=25); flags bundle (-vv); long
+options are never abbreviated.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import nagiosplugin
+
+from . import __version__
+from .names import shown
+
+# Patterns are compiled on first use (re caches them): a check without -w/-c never pays.
+NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)"
+RANGE = rf"@?(?:(?:~|{NUMBER}):)?(?:{NUMBER})?"
+TIMEOUT_STATES = ("ok", "warning", "critical", "unknown")
+
+
+class UsageError(Exception):
+    """A command line that cannot be run; its text is the one-line reason."""
+
+
+def port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise ValueError(f"{shown(text)} is not a port number (1..65535)")
+    return int(text)
+
+
+def timeout(text: str) -> float:
+    if not re.fullmatch(NUMBER, text) or not 0 < float(text) <= 86400:
+        raise ValueError(f"{shown(text)} is not a number of seconds above 0")
+    return float(text)
+
+
+def threshold(text: str) -> nagiosplugin.Range:
+    if not re.fullmatch(RANGE, text) or text in ("", "@"):
+        raise ValueError(f"{shown(text)} is not a Nagios range such as 1, 0.5, ~:2, @1:2")
+    try:
+        return nagiosplugin.Range(text)
+    except ValueError as exc:
+        raise ValueError(f"{shown(text)}: {exc}") from exc
+
+
+def pattern(text: str) -> re.Pattern:
+    try:
+        return re.compile(text)
+    except re.error as exc:
+        raise ValueError(f"{shown(text)} is not a regular expression: {exc}") from exc
+
+
+def days(text: str) -> tuple[float, float | None]:
+    parts = text.split(",")
+    if len(parts) > 2 or not all(re.fullmatch(r"\d+(?:\.\d+)?", part) for part in parts):
+        raise ValueError(f"{shown(text)} is not WARN or WARN,CRIT in days")
+    return float(parts[0]), float(parts[1]) if len(parts) == 2 else None
+
+
+def timeout_state(text: str) -> str:
+    if text not in TIMEOUT_STATES:
+        raise ValueError(f"{shown(text)} is not one of {', '.join(TIMEOUT_STATES)}")
+    return text
+
+
+class Option:
+    """One option: its spellings, where it goes, how its value is read, and its help."""
+
+    def __init__(self, flags: str, dest: str, help: str, *, convert=None, metavar: str = "",
+                 const=True, default=None) -> None:  # fmt: skip
+        self.flags = flags.split()
+        self.dest = dest
+        self.help = help
+        self.convert = convert  # None: a flag, which stores const (or counts, for -v)
+        self.metavar = metavar
+        self.const = const
+        self.default = default
+
+    @property
+    def label(self) -> str:
+        return "/".join(self.flags)
+
+
+OPTIONS = [
+    Option("-H --hostname", "hostname", "server to check: IPv4, IPv6 (bare or in brackets) "
+           "or DNS name", convert=str, metavar="HOST"),
+    Option("-p --port", "port", "TCP port (default: 25, or 465 with -s)", convert=port,
+           metavar="PORT"),
+    Option("-4", "family", "connect over IPv4 only", const=4, default=0),
+    Option("-6", "family", "connect over IPv6 only", const=6, default=0),
+    Option("-F --fqdn", "fqdn", "EHLO/HELO argument (default: this machine's FQDN when it has "
+           "one, else the local address as a literal such as [192.0.2.7])", convert=str,
+           metavar="NAME"),
+    Option("--email", "email", "an address whose domain becomes the EHLO/HELO argument (-F "
+           "wins); the address itself is never sent: strict servers reject HELO user@domain",
+           convert=str, metavar="ADDRESS"),
+    Option("--helo", "helo", "say HELO only (default: EHLO, then HELO if EHLO is answered 500 "
+           "or 502)", default=False),
+    Option("-S --starttls", "starttls", "after EHLO, require STARTTLS, do the TLS handshake and "
+           "say EHLO again", default=False),
+    Option("-s --ssl --tls", "implicit_tls", "implicit TLS from the first byte (SMTPS, port 465 "
+           "by default)", default=False),
+    Option("--sni", "sni", "server name to send in the TLS handshake and verify the certificate "
+           "against (default: the -H name; with an IP address, no SNI and the certificate must "
+           "name the IP)", convert=str, metavar="NAME"),
+    Option("--ca-file", "ca_file", "PEM file of CA certificates to trust besides the system's",
+           convert=str, metavar="PATH"),
+    Option("--insecure", "insecure", "do not verify the certificate's chain and name (its "
+           "expiry is still judged)", default=False),
+    Option("-D --certificate-days", "certificate_days", "WARNING (CRITICAL) when the "
+           "certificate has fewer days left; an expired certificate is always CRITICAL",
+           convert=days, metavar="WARN[,CRIT]"),
+    Option("-w --warning", "warning", "response time range in seconds for WARNING, e.g. 1, "
+           "0.5, ~:2, @1:2", convert=threshold, metavar="RANGE", default=nagiosplugin.Range()),
+    Option("-c --critical", "critical", "response time range in seconds for CRITICAL",
+           convert=threshold, metavar="RANGE", default=nagiosplugin.Range()),
+    Option("-e --expect", "expect", "regular expression the banner must match (any line); no "
+           "match is WARNING", convert=pattern, metavar="REGEX"),
+    Option("-t --timeout", "timeout", "the whole check ends within this (default: 10; "
+           "decimals allowed)", convert=timeout, metavar="SECONDS", default=10.0),
+    Option("--timeout-state", "timeout_state", "state when the timeout is reached: ok, "
+           "warning, critical (default) or unknown", convert=timeout_state, metavar="STATE",
+           default="critical"),
+    Option("-v --verbose", "verbose", "-v: banner, EHLO capabilities, address; -vv: SMTP "
+           "transcript; -vvv: debug", default=0),
+    Option("-V --version", "version", "print the version"),
+    Option("-h --help", "help", "print this help"),
+]  # fmt: skip
+BY_FLAG = {flag: option for option in OPTIONS for flag in option.flags}
+EXCLUSIVE = [("-4", "-6"), ("-S", "-s")]
+
+
+class Options:
+    """The parsed command line: one attribute per option, defaults where not given."""
+
+    def __init__(self) -> None:
+        for option in OPTIONS:
+            setattr(self, option.dest, option.default)
+
+
+def parse(argv: list[str]) -> Options:
+    """Options from argv, or UsageError; --help and --version print and exit 3."""
+    options, given = Options(), []
+    args = iter(argv)
+    for arg in args:
+        if arg == "--" or not arg.startswith("-") or arg == "-":
+            raise UsageError(f"unexpected argument {shown(arg)}: this plugin takes options only")
+        flag, attached = _split(arg)
+        while True:
+            option = BY_FLAG.get(flag)
+            if option is None:
+                raise UsageError(f"unknown option {shown(flag)} (see --help)")
+            given.append(option)
+            if option.convert is None:
+                if attached is not None and flag.startswith("--"):
+                    raise UsageError(f"{option.label} takes no value")
+                _set_flag(options, option)
+                if attached is None:
+                    break
+                flag, attached = "-" + attached[0], attached[1:] or None  # bundled: -vv, -4v
+                continue
+            value = attached if attached is not None else next(args, None)
+            if value is None:
+                raise UsageError(f"{option.label} needs a value ({option.metavar})")
+            try:
+                setattr(options, option.dest, option.convert(value))
+            except ValueError as exc:
+                raise UsageError(f"{option.label}: {exc}") from exc
+            break
+    return _checked(options, given)
+
+
+def _split(arg: str) -> tuple[str, str | None]:
+    """'--port=25' -> ('--port', '25'); '-p25' -> ('-p', '25'); '-v' -> ('-v', None)."""
+    if arg.startswith("--"):
+        flag, equals, value = arg.partition("=")
+        return flag, value if equals else None
+    return arg[:2], arg[2:] or None
+
+
+def _set_flag(options: Options, option: Option) -> None:
+    if option.dest == "help":
+        sys.stdout.write(help_text())
+        sys.exit(3)
+    if option.dest == "version":
+        sys.stdout.write(f"check_smtp_helo {__version__}\n")
+        sys.exit(3)
+    if option.dest == "verbose":
+        options.verbose += 1
+    else:
+        setattr(options, option.dest, option.const)
+
+
+def _checked(options: Options, given: list[Option]) -> Options:
+    for first, second in EXCLUSIVE:
+        if BY_FLAG[first] in given and BY_FLAG[second] in given:
+            raise UsageError(
+                f"{BY_FLAG[first].label} and {BY_FLAG[second].label} exclude each other"
+            )
+    if options.hostname is None:
+        raise UsageError("-H/--hostname is required (see --help)")
+    return options
+
+
+USAGE = "usage: check_smtp_helo -H HOST [options]"
+DESCRIPTION = """\
+Checks that an SMTP server is available: connects, reads the 220 banner, says EHLO
+(or HELO) and QUIT, and reports the response time (connect to the end of the EHLO
+reply) with the time of each phase as perfdata. A banner other than 220 or an EHLO/HELO
+reply other than 250 is CRITICAL, as is a server that is down, refuses or times out."""
+EXAMPLES = """\
+examples:
+  check_smtp_helo -H mx.example.com -w 1 -c 2
+  check_smtp_helo -H 2001:db8::25 -p 587 -S -D 30,14 --sni mx.example.com
+  check_smtp_helo -H mx.example.com --email monitor@example.com -e 'ESMTP Postfix'
+
+--help and --version exit 3 (UNKNOWN), as monitoring-plugins do, so that a command
+misconfigured to print them never shows a service as OK."""
+
+
+def help_text() -> str:
+    """--help, from the option table."""
+    import textwrap  # noqa: PLC0415 -- only --help pays for it
+
+    lines = [USAGE, "", DESCRIPTION, "", "options:"]
+    for option in OPTIONS:
+        spelled = ", ".join(f"{flag} {option.metavar}".rstrip() for flag in option.flags)
+        lines.append(f"  {spelled}")
+        lines += textwrap.wrap(option.help, 76, initial_indent=" " * 8, subsequent_indent=" " * 8)
+    return "\n".join([*lines, "", EXAMPLES, ""])
