@@ -100,7 +100,9 @@ def build_check(options: Options) -> nagiosplugin.Check:
 
 
 def _exit_with(state: nagiosplugin.state.ServiceState, text: str) -> None:
-    print(f"SMTP {str(state).upper()} - {text}", flush=True)
+    """One status line of our own (no perfdata), safe for an ASCII stdout, and the exit."""
+    line = f"SMTP {str(state).upper()} - {' '.join(text.split())}"
+    print(line.encode("ascii", "backslashreplace").decode("ascii").replace("|", "/"), flush=True)
     sys.exit(int(state))
 
 
@@ -118,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         options = parse_options(sys.argv[1:] if argv is None else argv)
     except UsageError as exc:
-        _exit_with(nagiosplugin.Unknown, " ".join(str(exc).split()))
+        _exit_with(nagiosplugin.Unknown, str(exc))
     check = build_check(options)
     use_output(options.verbose)
     # The conversation keeps its own deadline; nagiosplugin's whole-second alarm is a backstop.

@@ -11,6 +11,7 @@ import socket
 import ssl
 import time
 
+from .names import shown
 from .smtp import HandshakeError, printable
 
 _NAMES = {"2.5.4.3": "CN", "2.5.4.6": "C", "2.5.4.7": "L", "2.5.4.8": "ST", "2.5.4.10": "O",
@@ -41,9 +42,11 @@ class TLSPolicy:
                 try:
                     self.context.load_verify_locations(cafile=ca_file)
                 except ssl.SSLError as exc:
-                    raise ValueError(f"cannot use --ca-file {ca_file}: {_ssl_reason(exc)}") from exc
+                    reason = _ssl_reason(exc)
+                    raise ValueError(f"cannot use --ca-file {shown(ca_file)}: {reason}") from exc
                 except OSError as exc:
-                    raise ValueError(f"cannot use --ca-file {ca_file}: {exc.strerror}") from exc
+                    reason = exc.strerror
+                    raise ValueError(f"cannot use --ca-file {shown(ca_file)}: {reason}") from exc
         else:
             self.context.check_hostname = False
             self.context.verify_mode = ssl.CERT_NONE

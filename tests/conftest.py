@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from helpers import ROOT, private_directory, unavailable
+from hypothesis import HealthCheck, settings
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 
@@ -49,3 +50,20 @@ def made_engines():
     yield engines
     for engine in engines:
         engine.remove()
+
+
+# Property tests: a short deterministic profile in make test, a long random one in make fuzz.
+settings.register_profile(
+    "short",
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+settings.register_profile(
+    "long",
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "1000")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("FUZZ_PROFILE", "short"))

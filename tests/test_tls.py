@@ -410,11 +410,11 @@ def test_stalled_implicit_handshake_takes_the_timeout_state():
         ),
         (
             ["-s", "--ca-file", "/nonexistent.pem"],
-            "cannot use --ca-file /nonexistent.pem: No such file or directory",
+            "cannot use --ca-file '/nonexistent.pem': No such file or directory",
         ),
         (
             ["-s", "--ca-file", "/etc/hostname"],
-            "cannot use --ca-file /etc/hostname: no certificate or crl found",
+            "cannot use --ca-file '/etc/hostname': no certificate or crl found",
         ),
         (
             ["-s", "-D", "30,"],
