@@ -231,17 +231,55 @@ def test_verification_failures_are_critical(pki, names, days, ca_file, reason):
     assert_phases(run, {"dns", "connect", "banner", "helo"})
 
 
-def test_self_signed_certificate_is_critical(pki):
-    own_ca = trustme.CA()
-    with smtpd(ident="ESMTP aiosmtpd", ssl_context=pki.context(ca=own_ca)) as port:
+def test_self_signed_certificate_is_critical(pki, tmp_path):
+    own = trustme.CA()  # a CA certificate is self-signed: serve it as the server certificate
+    own.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
+    own.cert_pem.write_to_path(str(tmp_path / "cert.pem"))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    with smtpd(ident="ESMTP aiosmtpd", ssl_context=context) as port:
         run = run_check("-H", "localhost", "-p", str(port), "-s", "--ca-file", pki.ca_file, *HELO)
     assert_status(
         run,
         2,
-        f"SMTP CRITICAL - localhost:{port} (127.0.0.1): TLS certificate not "
-        "trusted: unable to get local issuer certificate",
+        f"SMTP CRITICAL - localhost:{port} (127.0.0.1): TLS certificate not trusted: "
+        "self-signed certificate",
     )
     assert_phases(run, {"dns", "connect"})
+
+
+def test_certificate_not_yet_valid_is_critical(pki):
+    leaf = pki.ca.issue_cert(
+        "localhost",
+        not_before=NOW + datetime.timedelta(days=2),
+        not_after=NOW + datetime.timedelta(days=90),
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    leaf.configure_cert(context)
+    with smtpd(ident="ESMTP aiosmtpd", tls_context=context) as port:
+        run = run_check("-H", "localhost", "-p", str(port), "-S", "--ca-file", pki.ca_file, *HELO)
+    assert_status(
+        run,
+        2,
+        f"SMTP CRITICAL - localhost:{port} (127.0.0.1): TLS certificate not trusted: "
+        f"certificate is not yet valid, banner: {BANNER}, helo: 250 mx.test",
+    )
+
+
+def test_certificate_expiring_in_a_few_days(pki):
+    with smtpd(ident="ESMTP aiosmtpd", tls_context=pki.context(days=5.5)) as port:
+        run = run_check(
+            "-H", "localhost", "-p", str(port), "-S", "--ca-file", pki.ca_file, "-D", "30,14", *HELO
+        )
+    assert_status(
+        run,
+        2,
+        f"SMTP CRITICAL - localhost:{port} (127.0.0.1) answered in {TIME}s: certificate "
+        f"expires in under 14 days (critical), banner: {BANNER}, helo: 250 mx.test, "
+        "tls: TLSv1.3 (certificate expires in 5 days)",
+    )
+    assert set(run.perfdata) == TLS_PHASES
+    assert float(run.perfdata["cert_days"].value) == pytest.approx(5.5, abs=0.01)
 
 
 def test_insecure_skips_verification_but_judges_expiry(pki):

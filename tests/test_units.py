@@ -12,6 +12,7 @@ import nagiosplugin
 import pytest
 import trustme
 
+from check_smtp_helo.cli import parse_options
 from check_smtp_helo.names import helo_argument, parse_host
 from check_smtp_helo.plugin import decimal, number, range_text
 from check_smtp_helo.smtp import Channel, Reply, Target, _Clock, address_literal, printable
@@ -143,3 +144,11 @@ def test_certificate_reader_agrees_with_the_ssl_module(tmp_path):
     assert facts["subject"].startswith("O=trustme v") and ", OU=Testing cert #" in facts["subject"]
     assert facts["issuer"].startswith("O=trustme v") and ", OU=Testing CA #" in facts["issuer"]
     assert parse_certificate(b"") == {}
+
+
+@pytest.mark.parametrize(
+    ("args", "port"),
+    [([], 25), (["-s"], 465), (["--tls"], 465), (["-S"], 25), (["-s", "-p", "2465"], 2465)],
+)
+def test_default_port_follows_implicit_tls(args, port):
+    assert parse_options(["-H", "mx.example.com", *args]).port == port
