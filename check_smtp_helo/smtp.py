@@ -136,7 +136,7 @@ class Session:
         """Seconds from the start of the connect to the end of the final EHLO/HELO reply."""
         if self.helo is None or self.failure is not None:
             return None
-        return sum(seconds for phase, seconds in self.timings.items() if phase != "dns")
+        return sum(elapsed for phase, elapsed in self.timings.items() if phase != "dns")
 
 
 class HandshakeError(Exception):
@@ -413,6 +413,7 @@ def _starttls(session: Session, channel: Channel) -> None:
         raise _AbortError(Failure("starttls", reason, False))
     session.timings["helo"] += channel.clock.lap()
     _secure(session, channel)
+    # the reply before TLS is kept apart; until the EHLO over TLS answers there is no final one
     session.ehlo_before_tls, session.helo = session.helo, None
     session.helo = channel.exchange("helo", f"EHLO {session.helo_name}", "after the TLS handshake")
     session.timings["helo"] += channel.clock.lap()
