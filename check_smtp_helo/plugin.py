@@ -265,6 +265,8 @@ def _days_text(days: float | None) -> str:
         return "no certificate"
     if days < 0:
         return f"certificate expired {int(-(days // 1))} days ago"  # whole days, rounded up
+    if days < 1:
+        return f"certificate expires in {int(days * 24)} hours"
     return f"certificate expires in {int(days)} days"
 
 

@@ -266,6 +266,13 @@ def test_certificate_not_yet_valid_is_critical(pki):
     )
 
 
+def test_certificate_expiring_within_a_day_counts_hours(pki):
+    with smtpd(ident="ESMTP aiosmtpd", tls_context=pki.context(days=7.5 / 24)) as port:
+        run = run_check("-H", "localhost", "-p", str(port), "-S", "--ca-file", pki.ca_file, *HELO)
+    assert run.code == 0, run
+    assert run.status.endswith("tls: TLSv1.3 (certificate expires in 7 hours)"), run
+
+
 def test_certificate_expiring_in_a_few_days(pki):
     with smtpd(ident="ESMTP aiosmtpd", tls_context=pki.context(days=5.5)) as port:
         run = run_check(
