@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import _socket as socket  # the socket module's C core: see smtp.py
 import os
 import signal
 import sys
@@ -25,15 +24,6 @@ from .plugin import (
 from .smtp import Target, seconds
 
 UNKNOWN = 3
-STATES = {
-    "ok": nagiosplugin.Ok,
-    "warning": nagiosplugin.Warn,
-    "critical": nagiosplugin.Critical,
-    "unknown": nagiosplugin.Unknown,
-}
-FAMILIES = {0: socket.AF_UNSPEC, 4: socket.AF_INET, 6: socket.AF_INET6}
-
-
 TLS_ONLY = {"sni": "--sni", "ca_file": "--ca-file", "insecure": "--insecure",
             "certificate_days": "-D"}  # fmt: skip
 
@@ -41,7 +31,6 @@ TLS_ONLY = {"sni": "--sni", "ca_file": "--ca-file", "insecure": "--insecure",
 def parse_options(argv: list[str]) -> Options:
     """Parsed and checked options, or UsageError."""
     options = parse(argv)
-    options.family = FAMILIES[options.family]
     try:
         options.hostname = parse_host(options.hostname, options.family)
         options.helo_name = helo_argument(options.fqdn, options.email)
@@ -93,7 +82,7 @@ def build_check(options: Options) -> nagiosplugin.Check:
         BannerContext(options.expect),
         ReplyContext("helo", 250),
         CertificateContext(warning_days, critical_days),
-        FailureContext(STATES[options.timeout_state]),
+        FailureContext(options.timeout_state),
         SMTPSummary(),
         name="SMTP",
     )
@@ -128,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         check.main(timeout=backstop)
     except nagiosplugin.Timeout:
-        _exit_with(STATES[options.timeout_state], f"check aborted after {seconds(options.timeout)}")
+        _exit_with(options.timeout_state, f"check aborted after {seconds(options.timeout)}")
 
 
 def run() -> None:

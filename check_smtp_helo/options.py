@@ -9,6 +9,7 @@ options are never abbreviated.
 
 from __future__ import annotations
 
+import _socket as socket  # the socket module's C core: see smtp.py
 import re
 import sys
 
@@ -20,7 +21,12 @@ from .names import shown
 # Patterns are compiled on first use (re caches them): a check without -w/-c never pays.
 NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)"
 RANGE = rf"@?(?:(?:~|{NUMBER}):)?(?:{NUMBER})?"
-TIMEOUT_STATES = ("ok", "warning", "critical", "unknown")
+TIMEOUT_STATES = {
+    "ok": nagiosplugin.Ok,
+    "warning": nagiosplugin.Warn,
+    "critical": nagiosplugin.Critical,
+    "unknown": nagiosplugin.Unknown,
+}
 
 
 class UsageError(Exception):
@@ -62,10 +68,10 @@ def days(text: str) -> tuple[float, float | None]:
     return float(parts[0]), float(parts[1]) if len(parts) == 2 else None
 
 
-def timeout_state(text: str) -> str:
+def timeout_state(text: str) -> nagiosplugin.state.ServiceState:
     if text not in TIMEOUT_STATES:
         raise ValueError(f"{shown(text)} is not one of {', '.join(TIMEOUT_STATES)}")
-    return text
+    return TIMEOUT_STATES[text]
 
 
 class Option:
@@ -91,8 +97,10 @@ OPTIONS = [
            "or DNS name", convert=str, metavar="HOST"),
     Option("-p --port", "port", "TCP port (default: 25, or 465 with -s)", convert=port,
            metavar="PORT"),
-    Option("-4", "family", "connect over IPv4 only", const=4, default=0),
-    Option("-6", "family", "connect over IPv6 only", const=6, default=0),
+    Option("-4", "family", "connect over IPv4 only", const=socket.AF_INET,
+           default=socket.AF_UNSPEC),
+    Option("-6", "family", "connect over IPv6 only", const=socket.AF_INET6,
+           default=socket.AF_UNSPEC),
     Option("-F --fqdn", "fqdn", "EHLO/HELO argument (default: this machine's FQDN when it has "
            "one, else the local address as a literal such as [192.0.2.7])", convert=str,
            metavar="NAME"),
@@ -125,7 +133,7 @@ OPTIONS = [
            "decimals allowed)", convert=timeout, metavar="SECONDS", default=10.0),
     Option("--timeout-state", "timeout_state", "state when the timeout is reached: ok, "
            "warning, critical (default) or unknown", convert=timeout_state, metavar="STATE",
-           default="critical"),
+           default=nagiosplugin.Critical),
     Option("-v --verbose", "verbose", "-v: banner, EHLO capabilities, address; -vv: SMTP "
            "transcript; -vvv: debug", default=0),
     Option("-V --version", "version", "print the version"),
