@@ -33,8 +33,8 @@ object Zone "global-templates" {{ global = true }}
 """
 # Where a distributed setup keeps each shipped file (README: "Icinga 2").
 LAYOUT = {
-    "global-templates": ["command.conf", "services.conf"],
-    "master": ["example-hosts.conf", "distributed-example.conf"],
+    "global-templates": ["smtp_helo-command.conf", "smtp_helo-services.conf"],
+    "master": ["smtp_helo-example-hosts.conf", "smtp_helo-distributed-example.conf"],
 }
 
 
@@ -118,19 +118,19 @@ def test_shipped_configuration_validates(icinga_factory):
     ("file", "old", "new", "error"),
     [
         (
-            "command.conf",
+            "smtp_helo-command.conf",
             'import "ipv4-or-ipv6"',
             'import "ipv4-or-ipv8"',
             "Import references unknown template: 'ipv4-or-ipv8'",
         ),
         (
-            "services.conf",
+            "smtp_helo-services.conf",
             'check_command = "smtp_helo"',
             'check_command = "smtp_hello"',
             "Error: Validation failed for object 'mail.example.com!smtp' of type 'Service'",
         ),
         (
-            "example-hosts.conf",
+            "smtp_helo-example-hosts.conf",
             "smtp_helo_critical = 5\n  }",
             "smtp_helo_critical = 5\n",
             "syntax error",

@@ -173,7 +173,11 @@ class Nagios(PrivateEngine):
         return found
 
 
-SHIPPED_FILES = ["commands.cfg", "services.cfg", "example-services.cfg"]
+SHIPPED_FILES = [
+    "smtp_helo-commands.cfg",
+    "smtp_helo-services.cfg",
+    "smtp_helo-example-services.cfg",
+]
 
 
 @pytest.fixture
@@ -196,9 +200,11 @@ def test_shipped_configuration_validates(nagios_factory):
 @pytest.mark.parametrize(
     ("file", "old", "new", "error"),
     [
-        ("commands.cfg", " command_line", " command_lime", "Invalid command object directive"),
-        ("services.cfg", "define service {", "define servce {", "Invalid object definition type"),
-        ("example-services.cfg", "check_command           check_smtp_helo!-s",
+        ("smtp_helo-commands.cfg", " command_line", " command_lime",
+         "Invalid command object directive"),
+        ("smtp_helo-services.cfg", "define service {", "define servce {",
+         "Invalid object definition type"),
+        ("smtp_helo-example-services.cfg", "check_command           check_smtp_helo!-s",
          "check_command           check_smtp_hello!-s", "check_smtp_hello"),
     ],
     ids=["bad directive", "bad object type", "unknown command"],
@@ -239,7 +245,7 @@ def test_nagios_runs_the_shipped_command(nagios_factory):
         smtpd(ehlo_delay=0.3, ident="ESMTP aiosmtpd") as slow_port,
     ):
         nagios = nagios_factory(
-            files=["commands.cfg", "services.cfg"],
+            files=["smtp_helo-commands.cfg", "smtp_helo-services.cfg"],
             extra=E2E.format(ok_port=ok_port, slow_port=slow_port),
         )
         records, status = nagios.run_until_checked({"smtp-ok", "smtp-slow"})
