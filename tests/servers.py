@@ -42,12 +42,14 @@ class SlowEHLO:
 
 
 @contextlib.contextmanager
-def smtpd(host: str = "127.0.0.1", ehlo_delay: float = 0.0, **smtp_options) -> Iterator[int]:
-    """aiosmtpd listening on host; yields its port."""
+def smtpd(
+    host: str = "127.0.0.1", ehlo_delay: float = 0.0, port: int | None = None, **smtp_options
+) -> Iterator[int]:
+    """aiosmtpd listening on host (on a free port unless given); yields its port."""
     controller = Controller(
         SlowEHLO(ehlo_delay),
         hostname=host,
-        port=free_port(host),
+        port=port or free_port(host),
         server_hostname="mx.test",
         **smtp_options,
     )
