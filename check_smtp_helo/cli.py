@@ -8,6 +8,7 @@ import sys
 
 import nagiosplugin
 
+from .base import STATUS_LINE, safe
 from .names import dns_name, helo_argument, parse_host
 from .options import Options, UsageError, parse
 from .plugin import (
@@ -98,8 +99,7 @@ def build_check(options: Options, derived: Derived) -> nagiosplugin.Check:
 
 def _exit_with(state: nagiosplugin.state.ServiceState, text: str) -> None:
     """One status line of our own (no perfdata), safe for an ASCII stdout, and the exit."""
-    line = f"SMTP {str(state).upper()} - {' '.join(text.split())}"
-    print(line.encode("ascii", "backslashreplace").decode("ascii").replace("|", "/"), flush=True)
+    print(safe(f"SMTP {str(state).upper()} - {text}", STATUS_LINE), flush=True)
     sys.exit(int(state))
 
 
