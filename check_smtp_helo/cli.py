@@ -9,7 +9,7 @@ import sys
 import nagiosplugin
 
 from .base import STATUS_LINE, safe
-from .names import dns_name, helo_argument, parse_host
+from .names import dns_name, helo_argument, ip_family, parse_host
 from .options import Options, UsageError, parse
 from .plugin import (
     BannerContext,
@@ -43,7 +43,7 @@ class Derived:
 
     def __init__(self, options: Options) -> None:
         """ValueError with the reason when the options cannot go together."""
-        self.host = parse_host(options.hostname or "", options.family)
+        self.host = options.mx or parse_host(options.hostname or "", options.family)
         self.helo_name = helo_argument(options.fqdn, options.email)
         self.tls = tls_policy(options)
         self.port = options.port or (DEFAULT_TLS_PORT if options.implicit_tls else DEFAULT_PORT)
@@ -74,6 +74,22 @@ def tls_policy(options: Options) -> TLSPolicy | None:
 
 def build_check(options: Options, derived: Derived) -> nagiosplugin.Check:
     """The check: one resource, its contexts and the summary."""
+    warning_days, critical_days = options.certificate_days or (None, None)
+    contexts = [
+        PhaseContext(),
+        ResponseTimeContext(options.warning, options.critical),
+        BannerContext(options.expect),
+        ReplyContext("helo", 250),
+        CertificateContext(warning_days, critical_days),
+        FailureContext(options.timeout_state),
+    ]
+    if options.mx or options.all_addresses:
+        return build_domain_check(options, derived, contexts)
+    lookup = None
+    if options.resolver and ip_family(derived.host) is None:
+        from .domain import lookup_with  # noqa: PLC0415 -- dnspython: only these checks pay it
+
+        lookup = lookup_with(options.resolver, options.family)
     target = Target(
         derived.host,
         derived.port,
@@ -82,17 +98,63 @@ def build_check(options: Options, derived: Derived) -> nagiosplugin.Check:
         helo_name=derived.helo_name,
         plain_helo=options.helo,
         tls=derived.tls,
+        lookup=lookup,
     )
-    warning_days, critical_days = options.certificate_days or (None, None)
     return nagiosplugin.Check(
-        SMTPServer(target),
-        PhaseContext(),
-        ResponseTimeContext(options.warning, options.critical),
-        BannerContext(options.expect),
-        ReplyContext("helo", 250),
-        CertificateContext(warning_days, critical_days),
-        FailureContext(options.timeout_state),
-        SMTPSummary(options.notes),
+        SMTPServer(target), *contexts, SMTPSummary(options.notes), name="SMTP"
+    )
+
+
+def build_domain_check(
+    options: Options, derived: Derived, contexts: list[nagiosplugin.Context]
+) -> nagiosplugin.Check:
+    """The mail domain (--mx) or every address of the host (--all-addresses): probes of
+    every address, judged each by the single check's contexts, and over them all."""
+    # dnspython and the domain's classes: only these checks pay for them
+    from . import domain_check as checks  # noqa: PLC0415
+    from .domain import MailDomain, MXHost  # noqa: PLC0415
+
+    domain = MailDomain(derived.host)
+    if not options.mx:
+        host = MXHost(derived.host, None)
+        if ip_family(derived.host) is not None:
+            host.addresses = [derived.host]
+        domain.hosts = [host]
+    dane_tls = None
+    if options.dane:
+        from .tls import TLSPolicy  # noqa: PLC0415
+
+        # DANE replaces the CA chain and, for DANE-EE, the name: the TLSA records judge
+        dane_tls = TLSPolicy(implicit=options.implicit_tls, server_name=None, verify=False)
+
+    def target(host: MXHost, address: str, left: float) -> Target:
+        dane = dane_tls is not None and host.tlsa is not None and host.tlsa.applies
+        return Target(host.name, derived.port, options.timeout, family=options.family,
+                      helo_name=derived.helo_name, plain_helo=options.helo,
+                      tls=dane_tls if dane else derived.tls,
+                      lookup=lambda _name, _left: [address], budget=max(left, 0.0))  # fmt: skip
+
+    policy_tls = None
+    if options.mta_sts:
+        from .tls import TLSPolicy  # noqa: PLC0415
+
+        policy_tls = TLSPolicy(implicit=True, server_name=None, ca_file=options.ca_file)
+    resource = checks.DomainProbes(
+        domain, target, timeout=options.timeout, resolver=options.resolver,
+        family=options.family, port=derived.port, dane=options.dane, policy_tls=policy_tls,
+    )  # fmt: skip
+    return nagiosplugin.Check(
+        resource,
+        *contexts,
+        checks.ProbeContext(contexts, options.timeout),
+        checks.CountContext("addresses"),
+        checks.AnsweredContext(),
+        checks.SlowestContext(options.warning, options.critical),
+        checks.HostContext(),
+        checks.NullMXContext(),
+        checks.DANEContext(),
+        checks.MTASTSContext(),
+        checks.DomainSummary(options.notes),
         name="SMTP",
     )
 

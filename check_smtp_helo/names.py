@@ -9,6 +9,7 @@ from __future__ import annotations
 import _socket as socket  # the socket module's C core: see smtp.py
 import re
 
+DNS_PORT = 53
 # A DNS label; patterns are compiled on first use (re caches them), not at import
 LABEL = r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)"
 
@@ -94,3 +95,22 @@ def helo_argument(fqdn: str | None, email: str | None) -> str | None:
     if not (at and local and domain):
         raise ValueError(f"--email {shown(email)} is not an address of the form user@domain")
     return helo_name(domain, "the domain of --email")
+
+
+def resolver_address(text: str) -> tuple[str, int]:
+    """--resolver ADDRESS[:PORT]: an IPv4 address, an IPv6 address (in brackets with a
+    port), each with an optional port; ValueError otherwise."""
+    host, port = text, DNS_PORT
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        if rest and not (rest.startswith(":") and rest[1:].isdigit()):
+            raise ValueError(f"{shown(text)} is not ADDRESS[:PORT]")
+        port = int(rest[1:]) if rest else DNS_PORT
+    elif text.count(":") == 1:
+        host, _, number = text.partition(":")
+        if not number.isdigit():
+            raise ValueError(f"{shown(text)} is not ADDRESS[:PORT]")
+        port = int(number)
+    if ip_family(host) is None or not 1 <= port <= 65535:
+        raise ValueError(f"{shown(text)} is not an IP address with an optional port (1..65535)")
+    return host, port

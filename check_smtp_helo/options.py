@@ -16,7 +16,7 @@ import sys
 import nagiosplugin
 
 from . import __version__
-from .names import shown
+from .names import dns_name, resolver_address, shown
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (about 4 ms)
 if TYPE_CHECKING:
@@ -75,6 +75,10 @@ def days(text: str) -> tuple[float, float | None]:
     return float(parts[0]), float(parts[1]) if len(parts) == 2 else None
 
 
+def mail_domain(text: str) -> str:
+    return dns_name(text, "domain")
+
+
 def timeout_state(text: str) -> nagiosplugin.state.ServiceState:
     if text not in TIMEOUT_STATES:
         raise ValueError(f"{shown(text)} is not one of {', '.join(TIMEOUT_STATES)}")
@@ -102,6 +106,11 @@ class Options:
     timeout: float
     timeout_state: nagiosplugin.state.ServiceState
     verbose: int
+    mx: str | None
+    all_addresses: bool
+    resolver: tuple[str, int] | None
+    dane: bool
+    mta_sts: bool
     notes: list[str]  # what was given but is not used, for the long output
 
     def __init__(self) -> None:
@@ -125,6 +134,12 @@ def count(options: Options, option: Option, _value: object) -> None:
     setattr(options, option.dest, getattr(options, option.dest) + 1)
 
 
+def store_with_starttls(options: Options, option: Option, _value: object) -> None:
+    """--dane and --mta-sts: TLS is what they judge; STARTTLS unless -s asks for implicit TLS."""
+    setattr(options, option.dest, True)
+    options.starttls = True
+
+
 def print_help(_options: Options, _option: Option, _value: object) -> None:
     sys.stdout.write(help_text())
     sys.exit(3)
@@ -138,12 +153,12 @@ def print_version(_options: Options, _option: Option, _value: object) -> None:
 class Option:
     """One option and all its rules: spellings, where it goes, how its value is read, what it
     does, whether it needs TLS (-S or -s; without, it is ignored with a note), which options it
-    excludes, and its help."""
+    excludes, which it needs (one of them), and its help."""
 
     def __init__(self, flags: str, dest: str, help: str, *, convert: Convert | None = None,
                  metavar: str = "", action: Action | None = None, const: object = True,
                  default: object = None, needs_tls: bool = False,
-                 excludes: str = "") -> None:  # fmt: skip
+                 excludes: str = "", needs_one_of: str = "") -> None:  # fmt: skip
         self.flags = flags.split()
         self.dest = dest
         self.help = help
@@ -154,6 +169,7 @@ class Option:
         self.default = default
         self.needs_tls = needs_tls
         self.excludes = excludes.split()  # flags of the options it cannot go with
+        self.needs_one_of = needs_one_of.split()  # flags of which one must be given with it
 
     @property
     def label(self) -> str:
@@ -203,13 +219,30 @@ OPTIONS = [
     Option("--timeout-state", "timeout_state", "state when the timeout is reached: ok, "
            "warning, critical (default) or unknown", convert=timeout_state, metavar="STATE",
            default=nagiosplugin.Critical),
+    Option("--mx", "mx", "check the mail domain instead of one host: every address (A and "
+           "AAAA) of every MX host, all at once; with no MX, the domain's own address (the "
+           "implicit MX). Every other option applies to each probe", convert=mail_domain,
+           metavar="DOMAIN", excludes="--sni"),
+    Option("--all-addresses", "all_addresses", "with -H: check every address of the name, all "
+           "at once, not only the first that connects", default=False, excludes="--mx"),
+    Option("--resolver", "resolver", "send every DNS query of the check (the -H lookup too) "
+           "to this server instead of the system's: ADDRESS[:PORT], an IPv6 address with a "
+           "port in brackets", convert=resolver_address, metavar="ADDRESS[:PORT]"),
+    Option("--dane", "dane", "check each certificate against the TLSA records of its MX host "
+           "(RFC 7672), trusted only when DNSSEC-validated; implies -S",
+           action=store_with_starttls, default=False, excludes="--helo",
+           needs_one_of="--mx --all-addresses"),
+    Option("--mta-sts", "mta_sts", "fetch the domain's MTA-STS policy (RFC 8461) and check the "
+           "MX hosts and their certificates against it; implies -S",
+           action=store_with_starttls, default=False, excludes="--helo --insecure",
+           needs_one_of="--mx"),
     Option("-v --verbose", "verbose", "-v: banner, EHLO capabilities, address; -vv: SMTP "
            "transcript; -vvv: debug", action=count, default=0),
     Option("-V --version", "version", "print the version", action=print_version),
     Option("-h --help", "help", "print this help", action=print_help),
 ]  # fmt: skip
 BY_FLAG = {flag: option for option in OPTIONS for flag in option.flags}
-TLS_OPTIONS = ("-S", "-s")  # the options that make a check speak TLS
+TLS_OPTIONS = ("-S", "-s", "--dane", "--mta-sts")  # the options that make a check speak TLS
 
 
 def parse(argv: list[str]) -> Options:
@@ -279,12 +312,17 @@ def _checked(options: Options, given: list[Option]) -> Options:
         for other in map(BY_FLAG.__getitem__, option.excludes):
             if other in given:
                 raise UsageError(f"{option.label} and {other.label} exclude each other")
-    if options.hostname is None:
-        raise UsageError("-H/--hostname is required (see --help)")
+        if option.needs_one_of and not any(BY_FLAG[flag] in given for flag in option.needs_one_of):
+            needed = " or ".join(BY_FLAG[flag].label for flag in option.needs_one_of)
+            raise UsageError(f"{option.label} needs {needed}")
+    if options.hostname is not None and options.mx is not None:
+        raise UsageError("give the host (-H) or the mail domain (--mx), not both")
+    if options.hostname is None and options.mx is None:
+        raise UsageError("-H/--hostname (or --mx DOMAIN) is required (see --help)")
     return options
 
 
-USAGE = "usage: check_smtp_helo -H HOST [options]"
+USAGE = "usage: check_smtp_helo -H HOST [options]\n       check_smtp_helo --mx DOMAIN [options]"
 DESCRIPTION = """\
 Checks that an SMTP server is available: connects, reads the 220 banner, says EHLO
 (or HELO) and QUIT, and reports the response time (connect to the end of the EHLO
@@ -295,6 +333,7 @@ examples:
   check_smtp_helo -H mx.example.com -w 1 -c 2
   check_smtp_helo -H 2001:db8::25 -p 587 -S -D 30,14 --sni mx.example.com
   check_smtp_helo -H mx.example.com --email monitor@example.com -e 'ESMTP Postfix'
+  check_smtp_helo --mx example.com --dane --mta-sts -w 2 -c 5
 
 --help and --version exit 3 (UNKNOWN), as monitoring-plugins do, so that a command
 misconfigured to print them never shows a service as OK."""

@@ -58,24 +58,28 @@ class SMTPServer(nagiosplugin.Resource):
         return "SMTP"
 
     def probe(self):
-        self.session = session = converse(self.target, _log)
-        for phase in PHASES:
-            if phase in session.timings:
-                yield nagiosplugin.Metric(
-                    phase, session.timings[phase], "s", min=0, context="phase"
-                )
-        if session.response_time is not None:
-            yield nagiosplugin.Metric(
-                "time", session.response_time, "s", min=0, max=self.target.timeout, context="time"
-            )
-        if session.banner is not None:
-            yield nagiosplugin.Metric("banner_reply", session.banner, context="banner")
-        if session.helo is not None:
-            yield nagiosplugin.Metric("helo_reply", session.helo, context="helo")
-        if session.tls is not None and session.tls.days_left is not None:
-            yield nagiosplugin.Metric("cert_days", session.tls.days_left, context="certificate")
-        if session.failure is not None:
-            yield nagiosplugin.Metric("failure", session.failure, context="failure")
+        self.session = converse(self.target, _log)
+        yield from session_metrics(self.session, self.target.timeout)
+
+
+def session_metrics(session: Session, timeout: float):
+    """The metrics of one conversation: phase times, response time, replies, certificate days,
+    failure; each for the context of the same name as in the single check."""
+    for phase in PHASES:
+        if phase in session.timings:
+            yield nagiosplugin.Metric(phase, session.timings[phase], "s", min=0, context="phase")
+    if session.response_time is not None:
+        yield nagiosplugin.Metric(
+            "time", session.response_time, "s", min=0, max=timeout, context="time"
+        )
+    if session.banner is not None:
+        yield nagiosplugin.Metric("banner_reply", session.banner, context="banner")
+    if session.helo is not None:
+        yield nagiosplugin.Metric("helo_reply", session.helo, context="helo")
+    if session.tls is not None and session.tls.days_left is not None:
+        yield nagiosplugin.Metric("cert_days", session.tls.days_left, context="certificate")
+    if session.failure is not None:
+        yield nagiosplugin.Metric("failure", session.failure, context="failure")
 
 
 def seconds_performance(
@@ -211,29 +215,7 @@ class SMTPSummary(nagiosplugin.Summary):
         return self._line(results, reasons)
 
     def verbose(self, results):
-        session = self._session(results)
-        lines = list(self.notes)
-        if session.address:
-            lines.append(f"address: {session.address} port {session.target.port}")
-        if session.banner:
-            lines += [f"banner: {line}" for line in session.banner.wire_lines()]
-        if session.helo_name:
-            lines.append(
-                f"{'HELO' if session.target.plain_helo else 'EHLO'} argument: {session.helo_name}"
-            )
-        if session.refused_ehlo:
-            lines.append(f"EHLO refused ({session.refused_ehlo}), HELO tried instead")
-        if session.ehlo_before_tls:
-            lines += [f"EHLO before TLS: {line}" for line in session.ehlo_before_tls.wire_lines()]
-        if session.helo:
-            lines += [f"{session.helo_verb}: {line}" for line in session.helo.wire_lines()]
-        if session.tls:
-            lines += _tls_lines(session.tls)
-        if session.timings:
-            lines.append(
-                "timings: " + ", ".join(f"{k} {decimal(v)}s" for k, v in session.timings.items())
-            )
-        return lines
+        return [*self.notes, *session_lines(self._session(results))]
 
     @staticmethod
     def _session(results) -> Session:
@@ -256,6 +238,30 @@ class SMTPSummary(nagiosplugin.Summary):
         if session.tls:
             parts.append(f"tls: {session.tls.version} ({_days_text(session.tls.days_left)})")
         return ", ".join(parts)
+
+
+def session_lines(session: Session) -> list[str]:
+    """The long output of one conversation: address, replies, TLS, timings."""
+    lines = []
+    if session.address:
+        lines.append(f"address: {session.address} port {session.target.port}")
+    if session.banner:
+        lines += [f"banner: {line}" for line in session.banner.wire_lines()]
+    if session.helo_name:
+        verb = "HELO" if session.target.plain_helo else "EHLO"
+        lines.append(f"{verb} argument: {session.helo_name}")
+    if session.refused_ehlo:
+        lines.append(f"EHLO refused ({session.refused_ehlo}), HELO tried instead")
+    if session.ehlo_before_tls:
+        lines += [f"EHLO before TLS: {line}" for line in session.ehlo_before_tls.wire_lines()]
+    if session.helo:
+        lines += [f"{session.helo_verb}: {line}" for line in session.helo.wire_lines()]
+    if session.tls:
+        lines += _tls_lines(session.tls)
+    if session.timings:
+        timings = ", ".join(f"{k} {decimal(v)}s" for k, v in session.timings.items())
+        lines.append(f"timings: {timings}")
+    return lines
 
 
 def _days_text(days: float | None) -> str:

@@ -21,7 +21,12 @@ from .names import ip_family
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (about 4 ms)
 if TYPE_CHECKING:
+    from typing import Callable
+
     from .tls import TLSInfo, TLSPolicy
+
+    # (name, seconds left) -> addresses; OSError with the reason when there are none
+    Lookup = Callable[[str, float], list[str]]
 
 MAX_LINE = 1024  # RFC 5321 4.5.3.1.5: 512 octets a reply line; twice that is slack enough
 MAX_REPLY_LINES = 100  # an EHLO reply lists a few dozen extensions at the most
@@ -97,6 +102,8 @@ class Target:
         helo_name: str | None = None,
         plain_helo: bool = False,
         tls: TLSPolicy | None = None,
+        lookup: Lookup | None = None,
+        budget: float | None = None,
     ) -> None:
         if helo_name is not None and any(c in helo_name for c in FORBIDDEN_ON_WIRE):
             raise ValueError("the EHLO/HELO argument must not contain CR, LF or NUL")
@@ -107,6 +114,8 @@ class Target:
         self.helo_name = helo_name
         self.plain_helo = plain_helo
         self.tls = tls
+        self.lookup = lookup  # looks the host's addresses up instead of getaddrinfo
+        self.budget = budget  # seconds left of the timeout when less than all of it is
 
 
 class Session:
@@ -145,10 +154,10 @@ class _AbortError(Exception):
 class _Clock:
     """The one deadline of a conversation, and phase timings against it."""
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, budget: float | None = None) -> None:
         self.timeout = timeout
         self.mark = time.perf_counter()
-        self.deadline = self.mark + timeout
+        self.deadline = self.mark + (timeout if budget is None else budget)
 
     def late(self, phase: str, what: str, note: str = "") -> _AbortError:
         """The abort for 'what' not happening within the timeout."""
@@ -180,6 +189,8 @@ def _describe(exc: OSError) -> str:
 
 def resolve(target: Target, clock: _Clock) -> list[tuple]:
     """getaddrinfo within the deadline; a name is looked up in a thread that may be abandoned."""
+    if target.lookup is not None:
+        return _lookup(target, clock)
     numeric = ip_family(target.host) is not None
     flags = socket.AI_NUMERICHOST if numeric else 0
     outcome: list = []
@@ -206,6 +217,22 @@ def resolve(target: Target, clock: _Clock) -> list[tuple]:
         reason = f"cannot resolve {target.host}: {_describe(outcome[0])}"
         raise _AbortError(Failure("dns", reason, False))
     return outcome[0]
+
+
+def _lookup(target: Target, clock: _Clock) -> list[tuple]:
+    """The target's own lookup (the domain's DNS), as getaddrinfo would return it."""
+    try:
+        found = target.lookup(target.host, clock.left("dns", f"no address for {target.host}"))
+    except OSError as exc:
+        reason, late = f"cannot resolve {target.host}: {exc}", getattr(exc, "timed_out", False)
+        raise _AbortError(Failure("dns", reason, late)) from exc
+    if not found:
+        raise _AbortError(Failure("dns", f"cannot resolve {target.host}: no address", False))
+    return [
+        (socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM, 0, "",
+         (address, target.port))
+        for address in found
+    ]  # fmt: skip
 
 
 def connect(addresses: list[tuple], clock: _Clock) -> socket.socket:
@@ -347,7 +374,7 @@ def converse(target: Target, log: logging.Logger | None = None) -> Session:
     """Hold one conversation with the target and return its record."""
     log = log or logging.getLogger(__name__)
     session = Session(target)
-    clock = _Clock(target.timeout)
+    clock = _Clock(target.timeout, target.budget)
     channel = None
     try:
         addresses = resolve(target, clock)

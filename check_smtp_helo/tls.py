@@ -122,8 +122,22 @@ class TLSInfo:
         self.alt_names = certificate.get("alt_names", [])
         self.not_after = certificate.get("not_after")
         self.days_left = None if self.not_after is None else (self.not_after - time.time()) / 86400
+        self.certificates = peer_certificates(tls)  # DER, leaf first: what DANE matches
         self.chain_sent = _chain_length(tls, "get_unverified_chain")
         self.chain_verified = _chain_length(tls, "get_verified_chain") if verified else None
+
+
+def peer_certificates(tls: ssl.SSLSocket) -> list[bytes]:
+    """The certificates the server sent, DER, leaf first (the leaf alone where the Python
+    has no get_unverified_chain)."""
+    getter = getattr(tls, "get_unverified_chain", None) or getattr(
+        getattr(tls, "_sslobj", None), "get_unverified_chain", None
+    )
+    chain = getter() if getter else None
+    if chain:
+        return [c if isinstance(c, bytes) else c.public_bytes(ssl._ssl.ENCODING_DER) for c in chain]
+    leaf = tls.getpeercert(binary_form=True)
+    return [leaf] if leaf else []
 
 
 def _chain_length(tls: ssl.SSLSocket, method: str) -> int | None:
@@ -217,11 +231,7 @@ def parse_certificate(der: bytes) -> dict:
     """Subject, issuer, alternative names and notAfter of a DER certificate."""
     if not der:
         return {}
-    _tag, start, end = _element(der, 0)
-    _tag, tbs_start, tbs_end = _children(der, start, end)[0]
-    fields = _children(der, tbs_start, tbs_end)
-    if fields[0][0] == 0xA0:  # explicit version
-        fields = fields[1:]
+    fields = _tbs_fields(der)
     _serial, _algorithm, issuer, validity, subject = fields[:5]
     _not_before, not_after = _children(der, validity[1], validity[2])
     facts = {
@@ -238,3 +248,27 @@ def parse_certificate(der: bytes) -> dict:
             if _oid(der[parts[0][1] : parts[0][2]]) == _SUBJECT_ALT_NAME:
                 facts["alt_names"] = _alt_names(der, parts[-1][1], parts[-1][2])
     return facts
+
+
+def _tbs_fields(der: bytes) -> list[tuple[int, int, int]]:
+    """The fields of a certificate's TBSCertificate, without the explicit version: serial,
+    signature algorithm, issuer, validity, subject, public key info, extensions..."""
+    _tag, start, end = _element(der, 0)
+    _tag, tbs_start, tbs_end = _children(der, start, end)[0]
+    fields = _children(der, tbs_start, tbs_end)
+    return fields[1:] if fields[0][0] == 0xA0 else fields
+
+
+def public_key_info(der: bytes) -> bytes:
+    """The DER SubjectPublicKeyInfo of a DER certificate (what TLSA selector 1 matches)."""
+    fields = _tbs_fields(der)
+    return der[fields[4][2] : fields[5][2]]  # from the end of the subject, header included
+
+
+def certificate_names(der: bytes) -> list[str]:
+    """The DNS names among a DER certificate's alternative names."""
+    try:
+        names = parse_certificate(der)["alt_names"]
+    except (ValueError, IndexError):
+        return []
+    return [name[4:] for name in names if name.startswith("DNS:")]

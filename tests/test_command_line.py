@@ -12,7 +12,7 @@ from servers import Peer, ScriptedServer
 import check_smtp_helo
 
 BAD_INPUT = [
-    ([], "-H/--hostname is required (see --help)"),
+    ([], "-H/--hostname (or --mx DOMAIN) is required (see --help)"),
     (["-H", ""], "host '' is empty or has white space or control characters"),
     (
         ["-H", "smtp://mx.example.com"],
