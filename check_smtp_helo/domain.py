@@ -386,6 +386,14 @@ class Probe:
         return f"{self.host.name} [{self.address}]"
 
     @property
+    def answered(self) -> bool:
+        """Did the server take the conversation to its end: banner 220, EHLO/HELO 250?"""
+        session = self.session
+        return (session.failure is None and session.banner is not None
+                and session.banner.code == 220 and session.helo is not None
+                and session.helo.code == 250)  # fmt: skip
+
+    @property
     def certificate_rejected(self) -> bool:
         """Did the handshake fail because the certificate is not valid for the host?"""
         failure = self.session.failure

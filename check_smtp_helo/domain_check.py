@@ -87,11 +87,13 @@ class DomainProbes(nagiosplugin.Resource):
             fetch = fetch_policy(self.policy_tls, deadline)
             calls.append(lambda: read_policy(lookups, domain, self.family, fetch))
         self.probes = together(calls)[0]  # type: ignore[assignment]
-        answered = [p.session.response_time for p in self.probes]
-        times = [t for t in answered if t is not None]
+        answered = [p for p in self.probes if p.answered]
+        times = [p.session.response_time for p in answered]
         total = len(self.probes)
         yield nagiosplugin.Metric("addresses", total, min=0, context="addresses")
-        yield nagiosplugin.Metric("addresses_ok", len(times), min=0, max=total, context="answered")
+        yield nagiosplugin.Metric(
+            "addresses_ok", len(answered), min=0, max=total, context="answered"
+        )
         if times:
             yield nagiosplugin.Metric(
                 "time", max(times), "s", min=0, max=self.timeout, context="slowest"
@@ -112,7 +114,8 @@ class DomainProbes(nagiosplugin.Resource):
 
 class ProbeContext(nagiosplugin.Context):
     """One probe, judged as the single check judges its server (the same contexts); what
-    would be CRITICAL there is WARNING here: the other addresses still take mail."""
+    would be CRITICAL there is WARNING here: the other addresses still take mail (and when
+    none answers, AnsweredContext makes it CRITICAL)."""
 
     def __init__(self, contexts: list[nagiosplugin.Context], timeout: float) -> None:
         super().__init__("probe")
@@ -271,7 +274,7 @@ class DomainSummary(nagiosplugin.Summary):
         domain, probes = resource.domain, resource.probes
         parts = []
         if probes:
-            good = sum(p.session.response_time is not None for p in probes)
+            good = sum(p.answered for p in probes)
             parts.append(f"{good} of {len(probes)} addresses OK")
         if domain.implicit:
             parts.append("no MX: the domain's own address is its implicit MX")

@@ -43,6 +43,15 @@ def engine_plugins():
     shutil.rmtree(base, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def mail_lab():
+    """The mail domain lab (maillab.py): Knot, Unbound, SMTP servers, the MTA-STS server."""
+    from maillab import mail_lab as lab  # noqa: PLC0415 -- cryptography: only its users pay
+
+    with lab() as running:
+        yield running
+
+
 @pytest.fixture
 def made_engines():
     """Private engines a test makes; their directories are removed afterwards."""

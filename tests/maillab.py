@@ -44,7 +44,8 @@ POLICIES = {
     "sts.lab.example": ("enforce", ["mx1.lab.example"]),
     "sts-outside.lab.example": ("enforce", ["mx1.lab.example"]),
     "sts-noname.lab.example": ("enforce", ["*.lab.example"]),
-    "sts-testing.lab.example": ("testing", ["*.lab.example"]),
+    "sts-testing.lab.example": ("testing", ["mx1.lab.example"]),
+    "sts-testing-noname.lab.example": ("testing", ["*.lab.example"]),
     "sts-slow.lab.example": None,
 }
 
@@ -68,8 +69,12 @@ _{port}._tcp.mx2 TLSA 3 1 1 {spki_mx2}
 sts MX 10 mx1
 sts-outside MX 10 mx1
 sts-outside MX 20 mx2
-sts-noname MX 10 mx-noname
-sts-testing MX 10 mx-noname
+sts-noname MX 10 mx1
+sts-noname MX 20 mx-noname
+sts-testing MX 10 mx1
+sts-testing MX 20 mx2
+sts-testing-noname MX 10 mx1
+sts-testing-noname MX 20 mx-noname
 sts-slow MX 10 mx1
 """
 SIGNED_ZONE = """\
