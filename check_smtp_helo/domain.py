@@ -340,12 +340,12 @@ def fetch_policy(tls: TLSPolicy, deadline: float) -> Callable[[str, list[str]], 
             raise DNSError(f"no answer from {endpoint(address, 443)} in time", True) from exc
         finally:
             sock.close()
-        return _policy_body(response)
+        return policy_body(response)
 
     return fetch
 
 
-def _policy_body(response: bytes) -> str:
+def policy_body(response: bytes) -> str:
     """The body of an HTTP response that must be '200' with text/plain; ValueError else."""
     head, separator, body = response.partition(b"\r\n\r\n")
     lines = head.split(b"\r\n")
