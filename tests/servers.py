@@ -110,13 +110,13 @@ Script = Callable[[Peer], None]
 class ScriptedServer:
     """A TCP server on loopback that runs `script` for each connection, in a thread."""
 
-    def __init__(self, script: Script, host: str = "127.0.0.1") -> None:
+    def __init__(self, script: Script, host: str = "127.0.0.1", port: int = 0) -> None:
         self.script = script
         self.received = bytearray()
         self.connections = 0
         self.stopping = threading.Event()
         self.listener = socket.create_server(
-            (host, 0), family=socket.AF_INET6 if ":" in host else socket.AF_INET
+            (host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET
         )
         self.listener.settimeout(0.1)
         self.port = self.listener.getsockname()[1]

@@ -4,8 +4,11 @@ policy server (maillab.py)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
-from helpers import TIME, assert_status, assert_within, run_check
+from helpers import CHECK, TIME, assert_status, assert_within, run_check
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 MX1 = {"time_mx1_lab_example_127_0_0_2", "time_mx1_lab_example___1"}
@@ -185,3 +188,19 @@ def test_domain_options_that_cannot_work(args, reason):
     run = run_check(*args)
     assert_status(run, UNKNOWN, f"SMTP UNKNOWN - {reason}")
     assert run.lines == [run.status], run
+
+
+@pytest.mark.integration
+def test_only_the_domain_modes_import_dnspython(mail_lab):
+    def modules(*args: str) -> set[str]:
+        proc = subprocess.run([sys.executable, "-X", "importtime", CHECK, *args],
+                              capture_output=True, text=True, check=False)  # fmt: skip
+        assert proc.returncode == 0, proc
+        return {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()}
+
+    port = str(mail_lab.port)
+    assert "dns" not in modules("-H", "127.0.0.2", "-p", port)
+    assert "dns" not in modules("-H", "127.0.0.2", "-p", port, "-S", "--ca-file",
+                                str(mail_lab.ca_file), "--sni", "mx1.lab.example")  # fmt: skip
+    assert "dns" not in modules("-H", "127.0.0.2", "-p", port, "--resolver", mail_lab.resolver)
+    assert "dns" in modules(*mail_lab.args("all.lab.example"))
