@@ -118,7 +118,7 @@ def icinga_factory(engine_plugins, made_engines):
 def test_shipped_configuration_validates(icinga_factory):
     proc = icinga_factory().validate()
     assert proc.returncode == 0, proc.stdout
-    assert "Instantiated 5 Services." in proc.stdout  # 4 example services, 1 from the agent
+    assert "Instantiated 6 Services." in proc.stdout  # 4 example services, a mail domain, 1 agent
     assert "Finished validating the configuration file(s)." in proc.stdout
 
 
@@ -244,3 +244,41 @@ def test_icinga_runs_the_shipped_command_and_parses_all_perfdata(icinga_factory)
                 None,
                 None,
             )
+
+
+DOMAIN = """
+object Host "mail-domain.test" {{
+  check_command = "dummy"
+  enable_active_checks = false
+  address = "127.0.0.1"
+  vars.mail_domains["onedead.lab.example"] = {{
+    check_interval = 1s
+    smtp_helo_resolver = "{resolver}"
+    smtp_helo_port = {port}
+    smtp_helo_warning = 2
+  }}
+}}
+"""
+
+
+def test_icinga_runs_a_mail_domain_check(icinga_factory, mail_lab):
+    icinga = icinga_factory()
+    icinga.append(
+        perfdata_writer(icinga.perfdata)
+        + DOMAIN.format(resolver=mail_lab.resolver, port=mail_lab.port)
+    )
+    service = "mail-domain-onedead.lab.example"
+    record = icinga.run_until_checked({service})[service]
+    assert record["STATE"] == "WARNING", record
+    assert record["OUTPUT"].strip() == (
+        "SMTP WARNING - onedead.lab.example: 2 of 3 addresses OK, "
+        "mx-dead.lab.example [127.0.0.9]: connection refused"
+    ), record
+    raw = record["PERFDATA"].split()
+    by_label = {item["label"]: item for item in icinga_parse(raw)}
+    assert len(by_label) == len(raw)  # nothing dropped
+    probes = {"time_mx1_lab_example_127_0_0_2", "time_mx1_lab_example___1"}
+    assert set(by_label) == {"addresses", "addresses_ok", "dns", "time", *probes}
+    assert (by_label["addresses"]["value"], by_label["addresses_ok"]["value"]) == (3, 2)
+    assert by_label["time_mx1_lab_example___1"]["unit"] == "seconds"
+    assert by_label["time_mx1_lab_example___1"]["warn"] == 2

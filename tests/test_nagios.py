@@ -192,7 +192,7 @@ def nagios_factory(engine_plugins, made_engines):
 def test_shipped_configuration_validates(nagios_factory):
     proc = nagios_factory().validate()
     assert proc.returncode == 0, proc.stdout
-    assert "Checked 4 services." in proc.stdout
+    assert "Checked 5 services." in proc.stdout
     assert "Total Warnings: 0" in proc.stdout
     assert "Total Errors:   0" in proc.stdout
 

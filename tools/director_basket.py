@@ -10,9 +10,10 @@ service template. `make basket` runs it, and a test fails when the shipped baske
 Two things differ from the file-based command, on purpose:
 - it does not import the ITL template "ipv4-or-ipv6": a basket that brings its own copy of
   an ITL object breaks a later `icingacli director kickstart`, which imports the ITL itself.
-  The -H argument is an Icinga DSL function instead, with the same choice: smtp_helo_address
-  when set, else the host's address, or its address6 when there is no IPv4 address (or
-  smtp_helo_ipv6 is set).
+  The -H argument is an Icinga DSL function instead, with the same choice: none with
+  smtp_helo_mx (an empty value leaves the argument out), else smtp_helo_address when set,
+  else the host's address, or its address6 when there is no IPv4 address (or smtp_helo_ipv6
+  is set).
 - Director 1.10 has no `env` on commands: variables passed through `env` (a secret) are left
   out, and README says to use the password file there.
 """
@@ -33,6 +34,7 @@ COMMAND_CONF = ROOT / "icinga-config" / "icinga2" / "smtp_helo-command.conf"
 NAME = "smtp_helo"
 DATATYPE = "Icinga\\Module\\Director\\DataType\\DataType"
 ADDRESS_FUNCTION = """\
+if (macro("$smtp_helo_mx$") != "") { return "" }
 var address = macro("$smtp_helo_address$")
 if (address != "") { return address }
 if (macro("$smtp_helo_ipv6$") || macro("$address$") == "") { return macro("$address6$") }
