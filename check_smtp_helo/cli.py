@@ -120,12 +120,16 @@ def build_domain_check(
         if ip_family(derived.host) is not None:
             host.addresses = [derived.host]
         domain.hosts = [host]
-    dane_tls = None
-    if options.dane:
+    dane_tls = policy_tls = None
+    if options.dane or options.mta_sts:
         from .tls import TLSPolicy  # noqa: PLC0415
 
+    if options.dane:
         # DANE replaces the CA chain and, for DANE-EE, the name: the TLSA records judge
         dane_tls = TLSPolicy(implicit=options.implicit_tls, server_name=None, verify=False)
+    if options.mta_sts:
+        # HTTPS to mta-sts.<domain>, verified; not 'implicit', which words SMTP hints
+        policy_tls = TLSPolicy(implicit=False, server_name=None, ca_file=options.ca_file)
 
     def target(host: MXHost, address: str, left: float) -> Target:
         dane = dane_tls is not None and host.tlsa is not None and host.tlsa.applies
@@ -134,11 +138,6 @@ def build_domain_check(
                       tls=dane_tls if dane else derived.tls,
                       lookup=lambda _name, _left: [address], budget=max(left, 0.0))  # fmt: skip
 
-    policy_tls = None
-    if options.mta_sts:
-        from .tls import TLSPolicy  # noqa: PLC0415
-
-        policy_tls = TLSPolicy(implicit=True, server_name=None, ca_file=options.ca_file)
     resource = checks.DomainProbes(
         domain, target, timeout=options.timeout, resolver=options.resolver,
         family=options.family, port=derived.port, dane=options.dane, policy_tls=policy_tls,

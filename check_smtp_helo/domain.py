@@ -8,8 +8,11 @@ plain check pays nothing for it. Nothing here knows about Nagios.
 from __future__ import annotations
 
 import hashlib
+import logging
+import socket
 import threading
 import time
+from functools import partial
 
 import dns.edns
 import dns.exception
@@ -22,7 +25,6 @@ from .smtp import Session, Target, converse, endpoint
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import logging
     from typing import Callable
 
     from .smtp import Lookup
@@ -87,9 +89,19 @@ class Lookups:
 
     def addresses(self, name: str, family: int) -> list[str]:
         """A and AAAA of a name (one of them with -4 or -6), both asked at once."""
-        kinds = {2: ["A"], 10: ["AAAA"]}.get(family, ["A", "AAAA"])  # AF_INET, AF_INET6
-        answers = together([lambda kind=kind: self.query(name, kind)[0] for kind in kinds])
+        kinds = (
+            ["A"]
+            if family == socket.AF_INET
+            else ["AAAA"]
+            if family == socket.AF_INET6
+            else ["A", "AAAA"]
+        )
+        answers = together([partial(self.records, name, kind) for kind in kinds])
         return [record.address for answer in answers for record in answer]  # type: ignore[attr-defined]
+
+    def records(self, name: str, rdtype: str) -> list:
+        """query() without the AD flag."""
+        return self.query(name, rdtype)[0]
 
 
 def _server_failure(exc: dns.resolver.NoNameservers) -> str:
@@ -259,7 +271,7 @@ def look_up(lookups: Lookups, domain: MailDomain, *, family: int, port: int, dan
     if mta_sts:
         calls.append(lambda: sts_record(lookups, domain))
     together(calls)
-    concurrently([lambda host=host: _host_records(lookups, host, family, port, dane)
+    concurrently([partial(_host_records, lookups, host, family, port, dane)
                   for host in domain.hosts if not host.addresses])  # fmt: skip
     domain.dns_time = time.monotonic() - started
 
@@ -307,37 +319,37 @@ def read_policy(lookups: Lookups, domain: MailDomain, family: int,
 
 
 def fetch_policy(tls: TLSPolicy, deadline: float) -> Callable[[str, list[str]], str]:
-    """A fetcher of https://NAME/.well-known/mta-sts.txt from the first address that answers:
-    the chain verified, no redirect followed, size and time bounded."""
-    import _socket as socket  # noqa: PLC0415 -- the socket module's C core: see smtp.py
-
+    """A fetcher of https://NAME/.well-known/mta-sts.txt from the first address: the chain
+    verified, no redirect followed, size and time bounded. OSError or ValueError say why not."""
     from .base import HandshakeError  # noqa: PLC0415
 
     def fetch(name: str, addresses: list[str]) -> str:
         if not addresses:
             raise DNSError("no address")
         address = addresses[0]
+        where = endpoint(address, 443)
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
             sock.settimeout(max(deadline - time.monotonic(), 0.001))
             sock.connect((address, 443))
-            left = deadline - time.monotonic()
             try:
-                channel = tls.handshake(sock, name, max(left, 0.001))
+                channel = tls.handshake(sock, name, max(deadline - time.monotonic(), 0.001))
             except HandshakeError as exc:
                 raise ValueError(str(exc)) from exc
             request = f"GET {POLICY_PATH} HTTP/1.0\r\nHost: {name}\r\nConnection: close\r\n\r\n"
             channel.sendall(request.encode("ascii"))
             response = b""
-            while len(response) <= POLICY_LIMIT + 4096:
+            while len(response) <= POLICY_LIMIT + 4096:  # the body and some headers
                 channel.settimeout(max(deadline - time.monotonic(), 0.001))
                 chunk = channel.recv(16384)
                 if not chunk:
                     break
                 response += chunk
         except TimeoutError as exc:
-            raise DNSError(f"no answer from {endpoint(address, 443)} in time", True) from exc
+            raise OSError(f"no answer from {where} in time") from exc
+        except OSError as exc:
+            raise OSError(f"{where}: {(exc.strerror or str(exc)).lower()}") from exc
         finally:
             sock.close()
         return policy_body(response)
@@ -447,6 +459,19 @@ def probe_all(domain: MailDomain, target: Callable[[MXHost, str], Target],
               log: logging.Logger) -> list[Probe]:  # fmt: skip
     """Talk to every address of every host at once; each conversation keeps the deadline."""
     pairs = [(host, address) for host in domain.hosts for address in host.addresses]
-    sessions = together([lambda p=p: converse(target(*p), log) for p in pairs])
+    sessions = together([partial(converse, target(host, address),
+                                 _Prefixed(log, f"{host.name} [{address}]"))
+                         for host, address in pairs])  # fmt: skip
     return [Probe(host, address, session)  # type: ignore[arg-type]
             for (host, address), session in zip(pairs, sessions)]  # fmt: skip
+
+
+class _Prefixed(logging.LoggerAdapter):
+    """A probe's transcript (-vv) lines, each with its host and address: the probes talk at once."""
+
+    def __init__(self, log: logging.Logger, where: str) -> None:
+        super().__init__(log, {})
+        self.where = where
+
+    def process(self, msg, kwargs):
+        return f"{self.where} {msg}", kwargs

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     # (name, seconds left) -> addresses; OSError with the reason when there are none
     Lookup = Callable[[str, float], list[str]]
+    Log = logging.Logger | logging.LoggerAdapter  # an adapter marks whose transcript it is
 
 MAX_LINE = 1024  # RFC 5321 4.5.3.1.5: 512 octets a reply line; twice that is slack enough
 MAX_REPLY_LINES = 100  # an EHLO reply lists a few dozen extensions at the most
@@ -265,7 +266,7 @@ def connect(addresses: list[tuple], clock: _Clock) -> socket.socket:
 class Channel:
     """Commands out, bounded replies in, over a connected socket, against the deadline."""
 
-    def __init__(self, sock: socket.socket, clock: _Clock, log: logging.Logger) -> None:
+    def __init__(self, sock: socket.socket, clock: _Clock, log: Log) -> None:
         self.sock = sock
         self.clock = clock
         self.log = log
@@ -370,7 +371,7 @@ def default_helo_name(sock: socket.socket) -> str:
     return address_literal(sock.getsockname()[0])
 
 
-def converse(target: Target, log: logging.Logger | None = None) -> Session:
+def converse(target: Target, log: Log | None = None) -> Session:
     """Hold one conversation with the target and return its record."""
     log = log or logging.getLogger(__name__)
     session = Session(target)

@@ -6,6 +6,7 @@ should not pay. Nothing here knows about Nagios.
 
 from __future__ import annotations
 
+import _ssl
 import os
 import socket
 import ssl
@@ -135,7 +136,7 @@ def peer_certificates(tls: ssl.SSLSocket) -> list[bytes]:
     )
     chain = getter() if getter else None
     if chain:
-        return [c if isinstance(c, bytes) else c.public_bytes(ssl._ssl.ENCODING_DER) for c in chain]
+        return [c if isinstance(c, bytes) else c.public_bytes(_ssl.ENCODING_DER) for c in chain]
     leaf = tls.getpeercert(binary_form=True)
     return [leaf] if leaf else []
 

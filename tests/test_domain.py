@@ -137,6 +137,13 @@ def test_verbose_has_one_block_per_probe(mail_lab):
     assert run.long[2] == "- DANE: match", run
     assert run.long[3] == f"- address: 127.0.0.2 port {mail_lab.port}", run
     assert "- TLS: TLSv1.3" in "\n".join(run.long), run
+    run = run_check(*mail_lab.args("all.lab.example", "-vv"))
+    for where in (
+        "mx1.lab.example [127.0.0.2]",
+        "mx1.lab.example [::1]",
+        "mx2.lab.example [127.0.0.3]",
+    ):
+        assert f"{where} C: QUIT" in run.long, run  # whose transcript line it is
     run = run_check(*mail_lab.args("notlsa.signed.example", "--dane", "-v"))
     assert "DANE: no TLSA records for mx2.signed.example" in run.long, run
     run = run_check(*mail_lab.args("sts.lab.example", "--mta-sts", "-v"))
