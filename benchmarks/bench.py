@@ -29,7 +29,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 
 import nagiosplugin  # noqa: E402
 import trustme  # noqa: E402
-from maillab import knot  # noqa: E402
+from maillab import knot, program  # noqa: E402
 from servers import ScriptedServer, delayed, free_port, smtpd  # noqa: E402
 
 PYTHON = sys.executable
@@ -118,7 +118,7 @@ def accuracy() -> dict[int, tuple[list[float], list[float]]]:
 def concurrency() -> dict[str, list[Sample]]:
     """Six probes at once against one probe, the slowest of them, alone; DNS from a private
     Knot, both domains in one zone, so that both checks pay the same lookups but addresses."""
-    if shutil.which("knotd") is None:
+    if not program("knotd"):
         raise SystemExit("make bench needs Knot DNS for the domain check: apt-get install knot")
     base = Path(tempfile.mkdtemp(prefix="check_smtp_helo-bench-"))
     port = free_port(MX_ADDRESSES[0])

@@ -103,6 +103,12 @@ def _zone(origin: str, records: str) -> str:
     return head + "@ NS ns\nns A 127.0.0.1\n" + records
 
 
+def program(name: str) -> str:
+    """The path of a Knot or Unbound program ('' when missing); daemons live in /usr/sbin,
+    which a non-login PATH may lack."""
+    return shutil.which(name, path=f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin") or ""
+
+
 class Daemon:
     """A foreground daemon with its output in a log file, stopped by PID."""
 
@@ -133,7 +139,7 @@ class Daemon:
 
 def _dig(port: int, *query: str) -> str:
     proc = subprocess.run(
-        ["kdig", "@127.0.0.1", "-p", str(port), "+time=1", "+retry=0", *query],
+        [program("kdig"), "@127.0.0.1", "-p", str(port), "+time=1", "+retry=0", *query],
         capture_output=True,
         text=True,
         check=False,
@@ -159,7 +165,7 @@ def knot(base: Path, zones: dict[str, str], signed: list[str]) -> tuple[Daemon, 
         f'template:\n  - id: default\n    storage: {base}\n    file: "%s.zone"\n'
         f"zone:\n{zone_list}"
     )
-    daemon = Daemon(["knotd", "-c", str(config)], base / "knot.log")
+    daemon = Daemon([program("knotd"), "-c", str(config)], base / "knot.log")
     daemon.wait_for(
         lambda: (
             all("RRSIG" in _dig(port, "+dnssec", "SOA", name) for name in signed)
@@ -173,7 +179,7 @@ def knot(base: Path, zones: dict[str, str], signed: list[str]) -> tuple[Daemon, 
 def exported_ds(base: Path, zone: str) -> list[str]:
     """The zone's DS records, as Knot's key manager exports them."""
     proc = subprocess.run(
-        ["keymgr", "-c", str(base / "knot.conf"), zone, "ds"],
+        [program("keymgr"), "-c", str(base / "knot.conf"), zone, "ds"],
         capture_output=True,
         text=True,
         check=True,
@@ -206,7 +212,7 @@ def unbound(base: Path, knot_port: int, zones: list[str], anchors: list[str]) ->
         lines += ["stub-zone:", f'  name: "{zone}"', f"  stub-addr: 127.0.0.1@{knot_port}"]
     config = base / "unbound.conf"
     config.write_text("\n".join(lines) + "\n")
-    daemon = Daemon(["unbound", "-c", str(config)], base / "unbound.log")
+    daemon = Daemon([program("unbound"), "-c", str(config)], base / "unbound.log")
     daemon.wait_for(lambda: "NOERROR" in _dig(port, "SOA", zones[0]), "unbound")
     return daemon, port
 
@@ -287,9 +293,9 @@ def mail_lab() -> Iterator[Lab]:
     """The whole lab, up; everything stopped and removed afterwards."""
     if os.geteuid() != 0:
         unavailable("the MTA-STS policy server listens on port 443, which needs root")
-    for program in ("knotd", "keymgr", "kdig", "unbound"):
-        if shutil.which(program) is None:
-            unavailable(f"{program} is not installed (Debian knot, knot-dnsutils, unbound)")
+    for name in ("knotd", "keymgr", "kdig", "unbound"):
+        if not program(name):
+            unavailable(f"{name} is not installed (Debian knot, knot-dnsutils, unbound)")
     base = private_directory("maillab")
     ca = trustme.CA()
     ca_file = base / "ca.pem"
