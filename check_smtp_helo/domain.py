@@ -43,10 +43,11 @@ class DNSError(OSError):
     """A lookup that failed (or a fetch that timed out); the text says why. An OSError, so
     that the conversation reports it as it reports a failed getaddrinfo."""
 
-    def __init__(self, reason: str, timed_out: bool = False) -> None:
+    def __init__(self, reason: str, timed_out: bool = False, no_such_name: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.timed_out = timed_out
+        self.no_such_name = no_such_name  # NXDOMAIN: for a TLSA or TXT name, just none there
 
     def __str__(self) -> str:
         return self.reason
@@ -77,7 +78,7 @@ class Lookups:
                 name, rdtype, lifetime=left, raise_on_no_answer=False, search=False
             )
         except dns.resolver.NXDOMAIN as exc:
-            raise DNSError("no such domain (NXDOMAIN)") from exc
+            raise DNSError("no such domain (NXDOMAIN)", no_such_name=True) from exc
         except dns.resolver.LifetimeTimeout as exc:
             raise late from exc
         except dns.resolver.NoNameservers as exc:
@@ -281,7 +282,7 @@ def sts_record(lookups: Lookups, domain: MailDomain) -> None:
     try:
         records, _authenticated = lookups.query(f"_mta-sts.{domain.name}", "TXT")
     except DNSError as exc:
-        if "NXDOMAIN" not in exc.reason:
+        if not exc.no_such_name:
             domain.policy_error = exc.reason
         return
     texts = [b"".join(record.strings) for record in records]
@@ -299,8 +300,7 @@ def _host_records(lookups: Lookups, host: MXHost, family: int, port: int, dane: 
     elif isinstance(addresses, list):
         host.addresses = addresses
     if tlsa and isinstance(tlsa[0], DNSError):
-        no_such = "NXDOMAIN" in tlsa[0].reason
-        host.tlsa = TLSA([], False, None if no_such else tlsa[0].reason)
+        host.tlsa = TLSA([], False, None if tlsa[0].no_such_name else tlsa[0].reason)
     elif tlsa and isinstance(tlsa[0], tuple):
         records, authenticated = tlsa[0]
         host.tlsa = TLSA([(r.usage, r.selector, r.mtype, r.cert) for r in records], authenticated)

@@ -39,7 +39,8 @@ LISTENERS = {
 DEAD = "127.0.0.9"  # nothing listens here
 POLICY_ADDRESS = "127.0.0.44"  # the MTA-STS policy server, on port 443
 POLICY = "version: STSv1\r\nmode: {mode}\r\n{mx}max_age: 86400\r\n"
-# MTA-STS policies by domain: mode and mx patterns; None: the server never answers
+# MTA-STS policies by domain: mode and mx patterns; None: the server never answers;
+# "missing": the server has none (404)
 POLICIES = {
     "sts.lab.example": ("enforce", ["mx1.lab.example"]),
     "sts-outside.lab.example": ("enforce", ["mx1.lab.example"]),
@@ -47,6 +48,7 @@ POLICIES = {
     "sts-testing.lab.example": ("testing", ["mx1.lab.example"]),
     "sts-testing-noname.lab.example": ("testing", ["*.lab.example"]),
     "sts-slow.lab.example": None,
+    "sts-404.lab.example": "missing",
 }
 
 LAB_ZONE = """\
@@ -76,6 +78,9 @@ sts-testing MX 20 mx2
 sts-testing-noname MX 10 mx1
 sts-testing-noname MX 20 mx-noname
 sts-slow MX 10 mx1
+sts-404 MX 10 mx1
+nxhost MX 10 mx1
+nxhost MX 20 mx-missing
 """
 SIGNED_ZONE = """\
 mx1 A 127.0.0.2
@@ -226,6 +231,9 @@ class PolicyHandler(http.server.BaseHTTPRequestHandler):
             self.send_error(404)
             return
         policy = POLICIES[domain]
+        if policy == "missing":
+            self.send_error(404)
+            return
         if policy is None:
             self.server.stopping.wait(30)  # type: ignore[attr-defined]
             return

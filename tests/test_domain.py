@@ -37,6 +37,10 @@ CASES = {
                  "missing.lab.example: no such domain (NXDOMAIN)", set()),
     "DNSSEC bogus": ("bogus.example", [], CRITICAL,
                      "bogus.example: MX query failed: SERVFAIL (DNSKEY_MISSING)", set()),
+    "an MX host that does not exist": (
+        "nxhost.lab.example", [], WARNING,
+        "nxhost.lab.example: 2 of 2 addresses OK, mx-missing.lab.example: no such domain "
+        "(NXDOMAIN)", COUNTS | MX1),
     "IPv6-only MX": ("v6only.lab.example", [], OK, "v6only.lab.example: 1 of 1 addresses OK",
                      COUNTS | {"time_mx6_lab_example___1"}),
     "dual stack, -4": ("all.lab.example", ["-4"], OK, "all.lab.example: 2 of 2 addresses OK",
@@ -82,6 +86,10 @@ CASES = {
         "sts-testing-noname.lab.example: 2 of 3 addresses OK, mx-noname.lab.example "
         f"[127.0.0.4]: {NOT_VALID}, MTA-STS testing: mx-noname.lab.example [127.0.0.4]: "
         "certificate not valid for mx-noname.lab.example", COUNTS | MX1),
+    "MTA-STS record without a policy": (
+        "sts-404.lab.example", ["--mta-sts"], CRITICAL,
+        "sts-404.lab.example: 2 of 2 addresses OK, MTA-STS policy from "
+        "mta-sts.sts-404.lab.example: HTTP status 404", COUNTS | MX1),
     "no MTA-STS record": ("all.lab.example", ["--mta-sts"], OK,
                           "all.lab.example: 3 of 3 addresses OK", COUNTS | MX1 | MX2),
 }  # fmt: skip
