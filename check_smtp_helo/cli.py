@@ -48,7 +48,7 @@ class Derived:
 
 def tls_policy(options: Options) -> TLSPolicy | None:
     """The TLSPolicy the options ask for, or None; ssl is imported only then."""
-    if not (options.starttls or options.implicit_tls):
+    if not options.speaks_tls:
         return None
     from .tls import TLSPolicy  # noqa: PLC0415 -- ssl costs start-up time; only TLS checks pay it
 

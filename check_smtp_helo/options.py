@@ -116,6 +116,11 @@ class Options:
             setattr(self, option.dest, option.default)
         self.notes = []
 
+    @property
+    def speaks_tls(self) -> bool:
+        """-S or -s: what the options marked needs_tls need."""
+        return self.starttls or self.implicit_tls
+
 
 # Actions: what an option does when given; a value is passed only to options that take one.
 
@@ -216,7 +221,6 @@ OPTIONS = [
     Option("-h --help", "help", "print this help", action=print_help),
 ]  # fmt: skip
 BY_FLAG = {flag: option for option in OPTIONS for flag in option.flags}
-TLS_OPTIONS = ("-S", "-s")  # the options that make a check speak TLS
 
 
 def parse(argv: list[str]) -> Options:
@@ -277,7 +281,7 @@ def unexpected(arg: str) -> str:
 
 def _checked(options: Options, given: list[Option]) -> Options:
     """Options that need TLS are dropped (with a note) without it; then exclusions hold."""
-    if not any(BY_FLAG[flag] in given for flag in TLS_OPTIONS):
+    if not options.speaks_tls:
         for option in dict.fromkeys(o for o in given if o.needs_tls):
             setattr(options, option.dest, option.default)
             options.notes.append(f"{option.label} ignored: it needs -S or -s")
