@@ -69,7 +69,7 @@ class Lookups:
     def query(self, name: str, rdtype: str) -> tuple[list, bool]:
         """The records of a type (none when the name has none) and whether they are
         authenticated (AD); DNSError for NXDOMAIN, SERVFAIL (a bogus answer) or no answer."""
-        left = self.deadline - time.monotonic()
+        left = self.deadline - time.perf_counter()
         late = DNSError(f"no answer to the {rdtype} query in time", timed_out=True)
         if left <= 0:
             raise late
@@ -125,7 +125,7 @@ def lookup_with(server: tuple[str, int] | None, family: int) -> Lookup:
     """A Target's lookup through dnspython: -H with --resolver."""
 
     def lookup(name: str, left: float) -> list[str]:
-        return Lookups(server, time.monotonic() + left).addresses(name, family)
+        return Lookups(server, time.perf_counter() + left).addresses(name, family)
 
     return lookup
 
@@ -265,7 +265,7 @@ def look_up(lookups: Lookups, domain: MailDomain, *, family: int, port: int, dan
     """Fill in the domain: MX hosts (unless given), their addresses and TLSA records, and
     whether it has an MTA-STS record, each kind of query at once for every host; DNSError
     when the domain itself fails."""
-    started = time.monotonic()
+    started = time.perf_counter()
     calls: list[Callable[[], object]] = []
     if not domain.hosts:
         calls.append(lambda: mx_hosts(lookups, domain))
@@ -274,7 +274,7 @@ def look_up(lookups: Lookups, domain: MailDomain, *, family: int, port: int, dan
     together(calls)
     concurrently([partial(_host_records, lookups, host, family, port, dane)
                   for host in domain.hosts if not host.addresses])  # fmt: skip
-    domain.dns_time = time.monotonic() - started
+    domain.dns_time = time.perf_counter() - started
 
 
 def sts_record(lookups: Lookups, domain: MailDomain) -> None:
@@ -331,17 +331,17 @@ def fetch_policy(tls: TLSPolicy, deadline: float) -> Callable[[str, list[str]], 
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
-            sock.settimeout(max(deadline - time.monotonic(), 0.001))
+            sock.settimeout(max(deadline - time.perf_counter(), 0.001))
             sock.connect((address, 443))
             try:
-                channel = tls.handshake(sock, name, max(deadline - time.monotonic(), 0.001))
+                channel = tls.handshake(sock, name, max(deadline - time.perf_counter(), 0.001))
             except HandshakeError as exc:
                 raise ValueError(str(exc)) from exc
             request = f"GET {POLICY_PATH} HTTP/1.0\r\nHost: {name}\r\nConnection: close\r\n\r\n"
             channel.sendall(request.encode("ascii"))
             response = b""
             while len(response) <= POLICY_LIMIT + 4096:  # the body and some headers
-                channel.settimeout(max(deadline - time.monotonic(), 0.001))
+                channel.settimeout(max(deadline - time.perf_counter(), 0.001))
                 chunk = channel.recv(16384)
                 if not chunk:
                     break

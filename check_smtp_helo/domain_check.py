@@ -8,7 +8,7 @@ import time
 
 import nagiosplugin
 
-from .base import safe
+from .base import TIMER, safe
 from .domain import (
     DNSError,
     Lookups,
@@ -39,10 +39,18 @@ if TYPE_CHECKING:
 
     from .tls import TLSPolicy
 
-    # (host, address, seconds left) -> the Target of one probe
-    MakeTarget = Callable[[MXHost, str, float], Target]
+    # (host, address) -> the Target of one probe
+    MakeTarget = Callable[[MXHost, str], Target]
 
 STS_STATES = {"enforce": nagiosplugin.Critical, "testing": nagiosplugin.Warn}
+RESERVE = 0.25  # seconds (a tenth of -t at the most) kept to judge many probes and print
+
+
+def probes_deadline(timeout: float) -> float:
+    """When the DNS, the probes and the policy fetch must be done (time.perf_counter()): a
+    little before the -t deadline, so that what they found is judged and printed in time."""
+    end = TIMER.deadline if TIMER.deadline is not None else time.perf_counter() + timeout
+    return end - min(RESERVE, timeout / 10)
 
 
 class DomainProbes(nagiosplugin.Resource):
@@ -51,11 +59,12 @@ class DomainProbes(nagiosplugin.Resource):
     and the hosts for DANE and MTA-STS to judge."""
 
     def __init__(self, domain: MailDomain, make_target: MakeTarget, *, timeout: float,
-                 resolver: tuple[str, int] | None, family: int, port: int, dane: bool,
-                 policy_tls: TLSPolicy | None) -> None:  # fmt: skip
+                 deadline: float, resolver: tuple[str, int] | None, family: int, port: int,
+                 dane: bool, policy_tls: TLSPolicy | None) -> None:  # fmt: skip
         self.domain = domain
         self.make_target = make_target
         self.timeout = timeout
+        self.deadline = deadline
         self.resolver = resolver
         self.family = family
         self.port = port
@@ -68,7 +77,7 @@ class DomainProbes(nagiosplugin.Resource):
         return "SMTP"
 
     def probe(self):
-        deadline = time.monotonic() + self.timeout
+        deadline = self.deadline
         domain = self.domain
         lookups = Lookups(self.resolver, deadline)
         try:
@@ -81,8 +90,7 @@ class DomainProbes(nagiosplugin.Resource):
         if domain.null_mx:
             yield nagiosplugin.Metric("null_mx", domain, context="null_mx")
             return
-        calls = [lambda: probe_all(domain, lambda host, address: self.make_target(
-            host, address, deadline - time.monotonic()), _log)]  # fmt: skip
+        calls = [lambda: probe_all(domain, self.make_target, _log)]
         if self.policy_tls is not None:  # the policy is fetched while the probes talk
             fetch = fetch_policy(self.policy_tls, deadline)
             calls.append(lambda: read_policy(lookups, domain, self.family, fetch))
