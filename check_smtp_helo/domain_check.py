@@ -90,13 +90,13 @@ class DomainProbes(nagiosplugin.Resource):
         if domain.null_mx:
             yield nagiosplugin.Metric("null_mx", domain, context="null_mx")
             return
-        calls = [lambda: probe_all(domain, self.make_target, _log)]
+        calls: list[Callable[[], object]] = [lambda: probe_all(domain, self.make_target, _log)]
         if self.policy_tls is not None:  # the policy is fetched while the probes talk
             fetch = fetch_policy(self.policy_tls, deadline)
             calls.append(lambda: read_policy(lookups, domain, self.family, fetch))
         self.probes = together(calls)[0]  # type: ignore[assignment]
         answered = [p for p in self.probes if p.answered]
-        times = [p.session.response_time for p in answered]
+        times = [t for t in (p.session.response_time for p in answered) if t is not None]
         total = len(self.probes)
         yield nagiosplugin.Metric("addresses", total, min=0, context="addresses")
         yield nagiosplugin.Metric(

@@ -194,7 +194,7 @@ def _describe(exc: OSError) -> str:
 def resolve(target: Target, clock: _Clock) -> list[tuple]:
     """getaddrinfo within the deadline; a name is looked up in a thread that may be abandoned."""
     if target.lookup is not None:
-        return _lookup(target, clock)
+        return _lookup(target.lookup, target, clock)
     numeric = ip_family(target.host) is not None
     flags = socket.AI_NUMERICHOST if numeric else 0
     outcome: list = []
@@ -226,10 +226,10 @@ def resolve(target: Target, clock: _Clock) -> list[tuple]:
     return outcome[0]
 
 
-def _lookup(target: Target, clock: _Clock) -> list[tuple]:
+def _lookup(lookup: Lookup, target: Target, clock: _Clock) -> list[tuple]:
     """The target's own lookup (the domain's DNS), as getaddrinfo would return it."""
     try:
-        found = target.lookup(target.host, clock.left("dns", f"no address for {target.host}"))
+        found = lookup(target.host, clock.left("dns", f"no address for {target.host}"))
     except OSError as exc:
         reason, late = f"cannot resolve {target.host}: {exc}", getattr(exc, "timed_out", False)
         raise _AbortError(Failure("dns", reason, late)) from exc
