@@ -273,3 +273,37 @@ def test_nagios_runs_the_shipped_command(nagios_factory):
             items = parse_perfdata(perfdata)
             assert set(items) == {"banner", "connect", "dns", "helo", "time"}, perfdata
             assert f"time={items['time'].value}s;{thresholds};0;10" in perfdata
+
+
+DOMAIN = """
+define host {{
+    use                     generic-host
+    host_name               mail.test
+    address                 127.0.0.1
+    active_checks_enabled   0
+}}
+define service {{
+    use                     smtp-helo-service
+    host_name               mail.test
+    service_description     mail-domain-onedead.lab.example
+    check_command           check_smtp_helo_domain!onedead.lab.example!{options}
+}}
+"""
+
+
+def test_nagios_runs_a_mail_domain_check(nagios_factory, mail_lab):
+    nagios = nagios_factory(
+        files=["smtp_helo-commands.cfg", "smtp_helo-services.cfg"],
+        extra=DOMAIN.format(options=f"--resolver {mail_lab.resolver} -p {mail_lab.port}"),
+    )
+    service = "mail-domain-onedead.lab.example"
+    records, status = nagios.run_until_checked({service})
+    line = (
+        "SMTP WARNING - onedead.lab.example: 2 of 3 addresses OK, "
+        "mx-dead.lab.example [127.0.0.9]: connection refused"
+    )
+    assert (records[service]["STATE"], records[service]["OUTPUT"]) == ("WARNING", line)
+    assert (status[service]["current_state"], status[service]["plugin_output"]) == ("1", line)
+    probes = {"time_mx1_lab_example_127_0_0_2", "time_mx1_lab_example___1"}
+    labels = set(parse_perfdata(records[service]["PERFDATA"]))
+    assert labels == {"addresses", "addresses_ok", "dns", "time", *probes}
