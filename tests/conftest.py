@@ -6,9 +6,11 @@ import os
 import pwd
 import shutil
 import subprocess
+import warnings
 from pathlib import Path
 
 import pytest
+from engines import SYSTEM_STATE, changes, live_engines, snapshot
 from helpers import ROOT, private_directory, unavailable
 from hypothesis import HealthCheck, settings
 
@@ -16,7 +18,27 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 
 
 @pytest.fixture(scope="session")
-def engine_plugins():
+def system_state_untouched():
+    """Fails the session if anything changed in the system engines' state, socket, log and
+    cache directories while private engines ran: each must write only to its own directory.
+    The directories of a system engine that is running here change by themselves and are
+    left out, with a warning."""
+    if os.geteuid() != 0:  # the engine suites need root; without it they are skipped
+        yield
+        return
+    live = live_engines()
+    roots = [root for root in SYSTEM_STATE if not any(engine in str(root) for engine in live)]
+    if live:
+        running = ", ".join(sorted(live))
+        warnings.warn(f"system {running} running: its directories are not guarded", stacklevel=2)
+    before = snapshot(roots)
+    yield
+    changed = changes(before, snapshot(roots))
+    assert not changed, "private engines changed system paths:\n" + "\n".join(changed)
+
+
+@pytest.fixture(scope="session")
+def engine_plugins(system_state_untouched):
     """A plugin directory for Icinga 2 and Nagios, set up as README tells administrators:
     a venv on Debian's /usr/bin/python3 outside any home, the plugin linked into the directory.
     The engines run checks as user nagios, who cannot enter root's home."""

@@ -14,7 +14,15 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from engines import PrivateEngine, broken_copy, records
+from engines import (
+    PrivateEngine,
+    broken_copy,
+    changes,
+    icinga_paths,
+    records,
+    snapshot,
+    system_state_stand_ins,
+)
 from helpers import ROOT, TIME, owned_by, parse_perfdata, unavailable
 from servers import smtpd
 
@@ -48,8 +56,7 @@ class Icinga(PrivateEngine):
         self.etc = self.base / "etc"
         self.perfdata = self.base / "perfdata"
         self.seen: dict[str, dict[str, str]] = {}
-        writable = [self.base / d for d in ("data", "log", "cache", "spool", "run")]
-        owned_by("nagios", *writable, self.perfdata)
+        owned_by("nagios", self.perfdata)
         for zone, files in LAYOUT.items():
             (self.etc / "zones.d" / zone).mkdir(parents=True)
             for name in files:
@@ -57,19 +64,24 @@ class Icinga(PrivateEngine):
         (self.etc / "icinga2.conf").write_text(PRELUDE.format(plugins=plugins) + body)
 
     def command(self, *extra: str) -> list[str]:
-        constants = {
-            "ZonesDir": self.etc / "zones.d",
-            **{
-                name: self.base / name.lower().removesuffix("dir")
-                for name in ("DataDir", "LogDir", "CacheDir", "SpoolDir")
-            },
-            "InitRunDir": self.base / "run",
-        }
-        defines = [f"-D{name}={path}" for name, path in constants.items()]
-        return [ICINGA, "daemon", "-c", str(self.etc / "icinga2.conf"), *defines, *extra]
+        return [
+            ICINGA,
+            "daemon",
+            "-c",
+            str(self.etc / "icinga2.conf"),
+            f"-DConfigDir={self.etc}",
+            f"-DZonesDir={self.etc / 'zones.d'}",
+            *icinga_paths(self.base),
+            *extra,
+        ]
 
     def validate(self) -> subprocess.CompletedProcess:
         return subprocess.run(self.command("-C"), capture_output=True, text=True, check=False)
+
+    def started(self) -> bool:
+        """Icinga is up: every object is active."""
+        log = self.base / "daemon.log"
+        return log.exists() and "Activated all objects." in log.read_text()
 
     def records(self) -> dict[str, dict[str, str]]:
         """The latest PerfdataWriter record of each service: SERVICE, STATE, OUTPUT, PERFDATA.
@@ -229,3 +241,26 @@ def test_icinga_runs_the_shipped_command_and_parses_all_perfdata(icinga_factory)
                 None,
                 None,
             )
+
+
+@pytest.mark.parametrize(
+    ("left_out", "changed"),
+    [(None, None), ("DataDir", "var_lib_icinga2"), ("CacheDir", "var_cache_icinga2")],
+    ids=["every path set", "DataDir left out", "CacheDir left out"],
+)
+def test_a_private_icinga_writes_to_system_paths_only_when_one_is_left_out(
+    icinga_factory, left_out, changed
+):
+    """Icinga runs where stand-ins take the place of the system state directories: with
+    every path constant in its own directory nothing there changes, and the snapshot that
+    guards the session sees a constant left to its system default."""
+    icinga = icinga_factory()
+    command = [arg for arg in icinga.command() if not arg.startswith(f"-D{left_out}=")]
+    with system_state_stand_ins() as (prefix, copies):
+        before = snapshot(copies)
+        icinga.run_until([*prefix, *command], icinga.started)
+        found = changes(before, snapshot(copies))
+    if changed is None:
+        assert found == []
+    else:
+        assert any(changed in line for line in found), found

@@ -14,11 +14,18 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from engines import PrivateEngine, broken_copy, records
+from engines import (
+    PrivateEngine,
+    broken_copy,
+    changes,
+    nagios_paths,
+    records,
+    snapshot,
+    system_state_stand_ins,
+)
 from helpers import (
     ROOT,
     TIME,
-    owned_by,
     parse_perfdata,
     unavailable,
 )
@@ -89,22 +96,13 @@ RECORD = (
     "\\tPERFDATA::$SERVICEPERFDATA$"
 )
 MAIN = """\
-log_file={var}/nagios.log
 cfg_file={etc}/stock.cfg
 {cfg_files}
 resource_file={etc}/resource.cfg
-object_cache_file={var}/objects.cache
-precached_object_file={var}/objects.precache
-status_file={var}/status.dat
-status_update_interval=1
+{paths}status_update_interval=1
 nagios_user=nagios
 nagios_group=nagios
 check_external_commands=0
-lock_file={var}/nagios.lock
-temp_file={var}/nagios.tmp
-temp_path={var}
-check_result_path={var}/checkresults
-state_retention_file={var}/retention.dat
 retain_state_information=0
 interval_length=1
 service_inter_check_delay_method=n
@@ -125,7 +123,6 @@ class Nagios(PrivateEngine):
             unavailable("Debian's nagios4 is not installed (.ci/run installs it)")
         super().__init__("nagios")
         self.etc, self.var = self.base / "etc", self.base / "var"
-        owned_by("nagios", self.var, self.var / "checkresults")
         self.etc.mkdir()
         (self.etc / "stock.cfg").write_text(STOCK)
         (self.etc / "resource.cfg").write_text(f"$USER1$={plugins}\n")
@@ -136,6 +133,7 @@ class Nagios(PrivateEngine):
         self.main = self.etc / "nagios.cfg"
         self.main.write_text(
             MAIN.format(
+                paths=nagios_paths(self.var),
                 var=self.var,
                 etc=self.etc,
                 record=RECORD,
@@ -161,6 +159,11 @@ class Nagios(PrivateEngine):
 
         self.run_until([NAGIOS, str(self.main)], checked)
         return seen["records"], seen["status"]
+
+    def started(self) -> bool:
+        """Nagios is up: its query handler and workers are running."""
+        log = self.base / "daemon.log"
+        return log.exists() and "Successfully launched command file worker" in log.read_text()
 
     def _status(self) -> dict[str, dict[str, str]]:
         path = self.var / "status.dat"
@@ -273,3 +276,49 @@ def test_nagios_runs_the_shipped_command(nagios_factory):
             items = parse_perfdata(perfdata)
             assert set(items) == {"banner", "connect", "dns", "helo", "time"}, perfdata
             assert f"time={items['time'].value}s;{thresholds};0;10" in perfdata
+
+
+QUIET = """
+define host {
+    use                     generic-host
+    host_name               quiet.test
+    address                 127.0.0.1
+    active_checks_enabled   0
+}
+define service {
+    use                     smtp-helo-service
+    host_name               quiet.test
+    service_description     smtp-quiet
+    active_checks_enabled   0
+    check_command           check_smtp_helo!-p 1
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("left_out", "changed"),
+    [
+        (None, None),
+        ("query_socket", "var_lib_nagios4/rw"),
+        ("check_result_path", "var_lib_nagios4/spool/checkresults"),
+    ],
+    ids=["every path set", "query_socket left out", "check_result_path left out"],
+)
+def test_a_private_nagios_writes_to_system_paths_only_when_one_is_left_out(
+    nagios_factory, left_out, changed
+):
+    """Nagios runs where stand-ins take the place of the system state directories: with
+    every path setting in its own directory nothing there changes, and the snapshot that
+    guards the session sees a setting left to its system default."""
+    nagios = nagios_factory(files=["smtp_helo-commands.cfg", "smtp_helo-services.cfg"], extra=QUIET)
+    if left_out:
+        main = nagios.main.read_text()
+        nagios.main.write_text(re.sub(rf"^{left_out}=.*\n", "", main, count=1, flags=re.M))
+    with system_state_stand_ins() as (prefix, copies):
+        before = snapshot(copies)
+        nagios.run_until([*prefix, NAGIOS, str(nagios.main)], nagios.started)
+        found = changes(before, snapshot(copies))
+    if changed is None:
+        assert found == []
+    else:
+        assert any(changed in line for line in found), found
