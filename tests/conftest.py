@@ -10,7 +10,15 @@ import warnings
 from pathlib import Path
 
 import pytest
-from engines import SYSTEM_STATE, changes, live_engines, snapshot
+from engines import (
+    STOCK_PACKAGES,
+    SYSTEM_STATE,
+    changes,
+    dpkg_field,
+    live_engines,
+    snapshot,
+    unpack_installed,
+)
 from helpers import ROOT, private_directory, unavailable
 from hypothesis import HealthCheck, settings
 
@@ -35,6 +43,24 @@ def system_state_untouched():
     yield
     changed = changes(before, snapshot(roots))
     assert not changed, "private engines changed system paths:\n" + "\n".join(changed)
+
+
+@pytest.fixture(scope="session")
+def stock(system_state_untouched):
+    """Debian's stock configuration of the engines as the installed packages' .deb files
+    hold it, a directory a package (see engines.unpack_installed). Taken from the packages,
+    not from /etc: a monitoring host's /etc is its administrator's, and what the tests need
+    is what a fresh install has, whatever was changed on this machine."""
+    if os.geteuid() != 0:
+        unavailable("unpacking the stock configuration and running the engines needs root")
+    missing = [name for name in STOCK_PACKAGES if "ok installed" not in dpkg_field(name, "Status")]
+    if missing:
+        unavailable(f"not installed: {', '.join(missing)} (.ci/run installs them)")
+    base = private_directory("stock")
+    for package in STOCK_PACKAGES:
+        unpack_installed(package, base)
+    yield base
+    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,9 @@ from pathlib import Path
 
 from helpers import owned_by, private_directory
 
+ICINGA = "/usr/sbin/icinga2"
+NAGIOS = "/usr/sbin/nagios4"
+
 # Every path setting of Nagios 4 that has a compiled-in default under /var or /run (see
 # `strings /usr/sbin/nagios4`), or that the stock nagios.cfg sets: in a private Nagios each
 # points into its own directory, by these names.
@@ -86,6 +89,57 @@ def icinga_paths(base: Path) -> list[str]:
     """icinga2 -D options that point every path constant into base, which they create."""
     owned_by("nagios", *(base / name for name in ICINGA_DIRECTORIES))
     return [f"-D{constant}={base / name}" for constant, name in ICINGA_PATHS.items()]
+
+
+# The packages whose files make Debian's stock configuration of the engines: /etc/icinga2,
+# /etc/nagios4, and the command definitions that monitoring-plugins installs for Nagios.
+STOCK_PACKAGES = (
+    "icinga2-common",
+    "nagios4-common",
+    "monitoring-plugins-basic",
+    "monitoring-plugins-standard",
+)
+APT_CACHE = Path("/var/cache/apt/archives")
+
+
+def dpkg_field(package: str, field: str) -> str:
+    """A field of an installed package (dpkg-query); empty when it is not installed."""
+    query = ["dpkg-query", "-W", f"-f=${{{field}}}", package]
+    proc = subprocess.run(query, capture_output=True, text=True, check=False)
+    return proc.stdout if proc.returncode == 0 else ""
+
+
+def unpack_installed(package: str, base: Path) -> Path:
+    """The files of the installed version of package as its .deb holds them (apt's cached
+    copy, else downloaded), in base/package. Its conffiles must match the checksums dpkg
+    recorded when it installed them: the copy is the installed version as shipped."""
+    version, arch = dpkg_field(package, "Version"), dpkg_field(package, "Architecture")
+    deb = APT_CACHE / f"{package}_{version.replace(':', '%3a')}_{arch}.deb"
+    if not deb.exists():
+        download = ["apt-get", "download", "-q", f"{package}={version}"]
+        subprocess.run(download, cwd=base, check=True, capture_output=True)
+        deb = next(base.glob(f"{package}_*.deb"))
+    root = base / package
+    subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
+    for line in dpkg_field(package, "Conffiles").splitlines():
+        path, md5 = line.split()[:2]
+        shipped = hashlib.md5((root / path.lstrip("/")).read_bytes()).hexdigest()
+        assert shipped == md5, f"{package} {version}: {path} differs from what dpkg installed"
+    return root
+
+
+def icinga_daemon(config: Path, base: Path, *extra: str) -> list[str]:
+    """icinga2 daemon on config (its zones.d beside it), every path constant in base."""
+    return [
+        ICINGA,
+        "daemon",
+        "-c",
+        str(config),
+        f"-DConfigDir={config.parent}",
+        f"-DZonesDir={config.parent / 'zones.d'}",
+        *icinga_paths(base),
+        *extra,
+    ]
 
 
 def snapshot(roots: Iterable[Path]) -> dict[str, tuple]:

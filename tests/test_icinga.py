@@ -1,8 +1,9 @@
 """Integration: the shipped Icinga 2 configuration, validated and run by Debian's icinga2.
 
 Icinga runs from a private directory in the foreground and drops root to user nagios, as
-the packaged service does. What it recorded is read from a PerfdataWriter, and each
-perfdata item is parsed by Icinga's own parser (parse_performance_data).
+the packaged service does. The example host builds on Debian's stock generic-host template
+(conf.d/templates.conf, from the installed package). What Icinga recorded is read from a
+PerfdataWriter, and each perfdata item is parsed by its own parser (parse_performance_data).
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from pathlib import Path
 
 import pytest
 from engines import (
+    ICINGA,
     PrivateEngine,
     broken_copy,
     changes,
-    icinga_paths,
+    icinga_daemon,
     records,
     snapshot,
     system_state_stand_ins,
@@ -28,11 +30,12 @@ from servers import smtpd
 
 pytestmark = pytest.mark.integration
 
-ICINGA = "/usr/sbin/icinga2"
 SHIPPED = ROOT / "icinga-config" / "icinga2"
+STOCK_TEMPLATES = "icinga2-common/etc/icinga2/conf.d/templates.conf"
 PRELUDE = """\
 include <itl>
 include <plugins>
+include "{templates}"
 const PluginDir = "{plugins}"
 const NodeName = "icinga-test.example"
 object Endpoint NodeName {{}}
@@ -49,7 +52,7 @@ LAYOUT = {
 class Icinga(PrivateEngine):
     """A private Icinga 2: configuration, zones, state, log and perfdata in one directory."""
 
-    def __init__(self, plugins: Path, body: str = "", shipped: Path = SHIPPED) -> None:
+    def __init__(self, plugins: Path, stock: Path, body: str = "", shipped: Path = SHIPPED) -> None:
         if not Path(ICINGA).exists():
             unavailable("Debian's icinga2 is not installed (.ci/run installs it)")
         super().__init__("icinga")
@@ -61,19 +64,12 @@ class Icinga(PrivateEngine):
             (self.etc / "zones.d" / zone).mkdir(parents=True)
             for name in files:
                 shutil.copy(shipped / name, self.etc / "zones.d" / zone / name)
-        (self.etc / "icinga2.conf").write_text(PRELUDE.format(plugins=plugins) + body)
+        (self.etc / "icinga2.conf").write_text(
+            PRELUDE.format(plugins=plugins, templates=stock / STOCK_TEMPLATES) + body
+        )
 
     def command(self, *extra: str) -> list[str]:
-        return [
-            ICINGA,
-            "daemon",
-            "-c",
-            str(self.etc / "icinga2.conf"),
-            f"-DConfigDir={self.etc}",
-            f"-DZonesDir={self.etc / 'zones.d'}",
-            *icinga_paths(self.base),
-            *extra,
-        ]
+        return icinga_daemon(self.etc / "icinga2.conf", self.base, *extra)
 
     def validate(self) -> subprocess.CompletedProcess:
         return subprocess.run(self.command("-C"), capture_output=True, text=True, check=False)
@@ -111,9 +107,9 @@ def icinga_parse(items: list[str]) -> list[dict]:
 
 
 @pytest.fixture
-def icinga_factory(engine_plugins, made_engines):
+def icinga_factory(engine_plugins, stock, made_engines):
     def make(body: str = "", shipped: Path = SHIPPED) -> Icinga:
-        made_engines.append(Icinga(engine_plugins, body, shipped))
+        made_engines.append(Icinga(engine_plugins, stock, body, shipped))
         return made_engines[-1]
 
     return make

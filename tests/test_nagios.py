@@ -1,9 +1,8 @@
 """Integration: the shipped Nagios configuration, validated and run by Debian's nagios4.
 
 Nagios runs from a private directory in the foreground and drops root to user nagios. Its
-base configuration stands in for a stock install (generic-host, generic-service, 24x7,
-admins), on which the shipped template builds. What Nagios recorded is read from its service
-perfdata file and status.dat.
+objects build on Debian's stock templates, taken from the installed packages. What Nagios
+recorded is read from its service perfdata file and status.dat.
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from engines import (
+    NAGIOS,
     PrivateEngine,
     broken_copy,
     changes,
@@ -33,76 +33,29 @@ from servers import smtpd
 
 pytestmark = pytest.mark.integration
 
-NAGIOS = "/usr/sbin/nagios4"
 SHIPPED = ROOT / "icinga-config" / "nagios"
-STOCK = """\
-define timeperiod {
-    timeperiod_name 24x7
-    alias           24 Hours A Day, 7 Days A Week
-    sunday          00:00-24:00
-    monday          00:00-24:00
-    tuesday         00:00-24:00
-    wednesday       00:00-24:00
-    thursday        00:00-24:00
-    friday          00:00-24:00
-    saturday        00:00-24:00
-}
-define command {
-    command_name    notify-none
-    command_line    /bin/true
-}
-define command {
-    command_name    check-host-alive
-    command_line    $USER1$/check_ping -H $HOSTADDRESS$ -w 3000.0,80% -c 5000.0,100% -p 5
-}
-define contact {
-    contact_name                    nagiosadmin
-    service_notification_period     24x7
-    host_notification_period        24x7
-    service_notification_options    w,u,c,r
-    host_notification_options       d,u,r
-    service_notification_commands   notify-none
-    host_notification_commands      notify-none
-}
-define contactgroup {
-    contactgroup_name   admins
-    alias               Nagios Administrators
-    members             nagiosadmin
-}
-define host {
-    name                    generic-host
-    check_command           check-host-alive
-    max_check_attempts      10
-    check_period            24x7
-    notification_interval   0
-    notification_period     24x7
-    contact_groups          admins
-    register                0
-}
-define service {
-    name                    generic-service
-    check_period            24x7
-    max_check_attempts      3
-    check_interval          10
-    retry_interval          2
-    notification_interval   0
-    notification_period     24x7
-    contact_groups          admins
-    register                0
-}
-"""
+# Debian's stock object configuration, from the installed packages: the templates
+# (generic-host, generic-service, linux-server), time periods, contacts and commands of
+# nagios4-common, and monitoring-plugins' check-host-alive.
+STOCK = (
+    "nagios4-common/etc/nagios4/objects/commands.cfg",
+    "nagios4-common/etc/nagios4/objects/contacts.cfg",
+    "nagios4-common/etc/nagios4/objects/timeperiods.cfg",
+    "nagios4-common/etc/nagios4/objects/templates.cfg",
+    "monitoring-plugins-basic/usr/share/monitoring-plugins/templates-basic/ping.cfg",
+)
 RECORD = (
     "SERVICE::$SERVICEDESC$\\tSTATE::$SERVICESTATE$\\tOUTPUT::$SERVICEOUTPUT$"
     "\\tPERFDATA::$SERVICEPERFDATA$"
 )
 MAIN = """\
-cfg_file={etc}/stock.cfg
 {cfg_files}
 resource_file={etc}/resource.cfg
 {paths}status_update_interval=1
 nagios_user=nagios
 nagios_group=nagios
 check_external_commands=0
+enable_notifications=0
 retain_state_information=0
 interval_length=1
 service_inter_check_delay_method=n
@@ -118,15 +71,16 @@ use_syslog=0
 class Nagios(PrivateEngine):
     """A private Nagios 4 with the shipped files (or a broken copy of them)."""
 
-    def __init__(self, plugins: Path, shipped: Path, files: list[str], extra: str = "") -> None:
+    def __init__(
+        self, plugins: Path, stock: Path, shipped: Path, files: list[str], extra: str = ""
+    ) -> None:
         if not Path(NAGIOS).exists():
             unavailable("Debian's nagios4 is not installed (.ci/run installs it)")
         super().__init__("nagios")
         self.etc, self.var = self.base / "etc", self.base / "var"
         self.etc.mkdir()
-        (self.etc / "stock.cfg").write_text(STOCK)
         (self.etc / "resource.cfg").write_text(f"$USER1$={plugins}\n")
-        cfg_files = [shipped / name for name in files]
+        cfg_files = [stock / name for name in STOCK] + [shipped / name for name in files]
         if extra:
             (self.etc / "test.cfg").write_text(extra)
             cfg_files.append(self.etc / "test.cfg")
@@ -184,9 +138,9 @@ SHIPPED_FILES = [
 
 
 @pytest.fixture
-def nagios_factory(engine_plugins, made_engines):
+def nagios_factory(engine_plugins, stock, made_engines):
     def make(shipped: Path = SHIPPED, files: list[str] = SHIPPED_FILES, extra: str = ""):
-        made_engines.append(Nagios(engine_plugins, shipped, files, extra))
+        made_engines.append(Nagios(engine_plugins, stock, shipped, files, extra))
         return made_engines[-1]
 
     return make
@@ -222,7 +176,7 @@ def test_a_broken_copy_fails_validation(nagios_factory, file, old, new, error):
 
 E2E = """
 define host {{
-    use                     generic-host
+    use                     linux-server
     host_name               mail.test
     address                 127.0.0.1
     active_checks_enabled   0
@@ -280,7 +234,7 @@ def test_nagios_runs_the_shipped_command(nagios_factory):
 
 QUIET = """
 define host {
-    use                     generic-host
+    use                     linux-server
     host_name               quiet.test
     address                 127.0.0.1
     active_checks_enabled   0
