@@ -26,6 +26,7 @@ from engines import (
 from helpers import (
     ROOT,
     TIME,
+    TIME_PATTERN,
     parse_perfdata,
     unavailable,
 )
@@ -210,17 +211,17 @@ def test_nagios_runs_the_shipped_command(nagios_factory):
     # Nagios turns ';' in plugin output into ':', so the status line has none to lose.
     tail = ", banner: 220 mx.test ESMTP aiosmtpd, helo: 250 mx.test"
     expected = {
-        "smtp-ok": ("OK", "0", f"SMTP OK - 127.0.0.1:{ok_port} answered in {TIME}s{tail}", "1;2"),
+        "smtp-ok": ("OK", "0", f"SMTP OK - 127.0.0.1:{ok_port} answered in {TIME}{tail}", "1;2"),
         "smtp-slow": (
             "WARNING",
             "1",
-            f"SMTP WARNING - 127.0.0.1:{slow_port} answered in {TIME}s: response time outside "
+            f"SMTP WARNING - 127.0.0.1:{slow_port} answered in {TIME}: response time outside "
             f"warning range 0.2{tail}",
             "0.2;5",
         ),
     }
     for service, (state, code, line, thresholds) in expected.items():
-        pattern = re.escape(line).replace(re.escape(TIME), r"\d+\.\d{3}")
+        pattern = re.escape(line).replace(re.escape(TIME), TIME_PATTERN)
         record, current = records[service], status[service]
         assert record["STATE"] == state, record
         assert re.fullmatch(pattern, record["OUTPUT"]), record
