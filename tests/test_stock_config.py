@@ -18,8 +18,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from engines import NAGIOS, NAGIOS_PATHS, icinga_daemon, nagios_paths
-from helpers import ROOT, private_directory
+from engines import NAGIOS, NAGIOS_PATHS, PrivateEngine, icinga_daemon, nagios_paths
+from helpers import ROOT
 
 pytestmark = pytest.mark.integration
 
@@ -72,11 +72,11 @@ def names(objects, kind: str) -> set[str]:
     return {name for found, name in objects if found == kind}
 
 
-class StockIcinga:
+class StockIcinga(PrivateEngine):
     """A copy of Debian's stock /etc/icinga2 as a fresh install has it."""
 
     def __init__(self, stock: Path) -> None:
-        self.base = private_directory("stock-icinga")
+        super().__init__("stock-icinga")
         self.etc = self.base / "etc"
         shutil.copytree(stock / "icinga2-common" / "etc", self.etc, symlinks=True)
         enabled = self.etc / "icinga2" / "features-enabled"
@@ -100,12 +100,12 @@ class StockIcinga:
         return found
 
 
-class StockNagios:
+class StockNagios(PrivateEngine):
     """A copy of Debian's stock /etc/nagios4 and of monitoring-plugins' command definitions,
     every path setting of nagios.cfg pointed into the test's own directory."""
 
     def __init__(self, stock: Path) -> None:
-        self.base = private_directory("stock-nagios")
+        super().__init__("stock-nagios")
         self.etc = self.base / "etc"
         shutil.copytree(stock / "nagios4-common" / "etc", self.etc, symlinks=True)
         commands = self.etc / "nagios-plugins" / "config"
@@ -134,6 +134,18 @@ class StockNagios:
         return found
 
 
+@pytest.fixture
+def stock_icinga(stock, made_engines) -> StockIcinga:
+    made_engines.append(StockIcinga(stock))
+    return made_engines[-1]
+
+
+@pytest.fixture
+def stock_nagios(stock, made_engines) -> StockNagios:
+    made_engines.append(StockNagios(stock))
+    return made_engines[-1]
+
+
 def assert_display_names_read_well(objects: Objects, kind: str) -> None:
     """No example service is called 'SMTP smtp': no word twice in a row."""
     for name in EXAMPLE_SERVICES:
@@ -148,8 +160,8 @@ def test_no_shipped_file_has_the_name_of_a_stock_file(stock):
     assert shipped & taken == set()
 
 
-def test_icinga_2_install_keeps_every_stock_object(stock):
-    icinga = StockIcinga(stock)
+def test_icinga_2_install_keeps_every_stock_object(stock_icinga):
+    icinga = stock_icinga
     stock_files, before = contents(icinga.etc), icinga.objects()
     install_as_readme_says("Icinga 2", icinga.etc)
     after = icinga.objects()
@@ -166,10 +178,10 @@ def test_icinga_2_install_keeps_every_stock_object(stock):
     assert_display_names_read_well(after, "Service")
 
 
-def test_a_shipped_file_named_like_a_stock_file_loses_stock_objects(stock):
+def test_a_shipped_file_named_like_a_stock_file_loses_stock_objects(stock_icinga):
     """What the prefixed names prevent: a shipped file named services.conf replaces the stock
     one, and validation still passes with the stock services gone."""
-    icinga = StockIcinga(stock)
+    icinga = stock_icinga
     stock_files, before = contents(icinga.etc), icinga.objects()
     install_as_readme_says(
         "Icinga 2", icinga.etc, ("conf.d/smtp_helo-services.conf", "conf.d/services.conf")
@@ -181,8 +193,8 @@ def test_a_shipped_file_named_like_a_stock_file_loses_stock_objects(stock):
     assert {name.split("!")[1] for name in gone} >= {"ping4", "ssh", "disk", "load", "procs"}
 
 
-def test_nagios_install_keeps_every_stock_object(stock):
-    nagios = StockNagios(stock)
+def test_nagios_install_keeps_every_stock_object(stock_nagios):
+    nagios = stock_nagios
     stock_files, before = contents(nagios.etc), nagios.objects()
     install_as_readme_says("Nagios", nagios.etc)
     after = nagios.objects()
