@@ -73,12 +73,15 @@ def names(objects, kind: str) -> set[str]:
 
 
 class StockIcinga(PrivateEngine):
-    """A copy of Debian's stock /etc/icinga2 as a fresh install has it."""
+    """A copy of Debian's stock /etc/icinga2 as a fresh install has it, on the ITL as the
+    package ships it (not /usr/share/icinga2/include, where other packages add commands)."""
 
     def __init__(self, stock: Path) -> None:
         super().__init__("stock-icinga")
         self.etc = self.base / "etc"
         shutil.copytree(stock / "icinga2-common" / "etc", self.etc, symlinks=True)
+        # The ITL as the package ships it: <itl>, <plugins>, <plugins-contrib> ...
+        self.include = stock / "icinga2-common" / "usr" / "share" / "icinga2" / "include"
         enabled = self.etc / "icinga2" / "features-enabled"
         for feature in ICINGA_DEFAULT_FEATURES:
             (enabled / f"{feature}.conf").symlink_to(f"../features-available/{feature}.conf")
@@ -86,7 +89,7 @@ class StockIcinga(PrivateEngine):
     def objects(self) -> Objects:
         """Validate; every object Icinga made, by type and name, from its objects file."""
         config = self.etc / "icinga2" / "icinga2.conf"
-        command = icinga_daemon(config, self.base, "-C")
+        command = icinga_daemon(config, self.base, f"-DIncludeConfDir={self.include}", "-C")
         proc = subprocess.run(command, capture_output=True, text=True, check=False)
         assert proc.returncode == 0, proc.stdout
         data = (self.base / "var" / "cache" / "icinga2.debug").read_bytes()
