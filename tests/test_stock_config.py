@@ -72,9 +72,28 @@ def names(objects, kind: str) -> set[str]:
     return {name for found, name in objects if found == kind}
 
 
-class StockIcinga(PrivateEngine):
+class StockEngine(PrivateEngine):
+    """A copy of an engine's stock configuration in etc, whose objects() validates it and
+    returns what the engine made of it; section names README's section that installs into it."""
+
+    section = ""
+    etc: Path
+
+    def objects(self) -> Objects:
+        raise NotImplementedError
+
+    def install(self, renamed: tuple[str, str] = ("", "")) -> tuple[list[str], Objects, Objects]:
+        """Install as README's section says: the stock files lost, the objects before and after."""
+        stock_files, before = contents(self.etc), self.objects()
+        install_as_readme_says(self.section, self.etc, renamed)
+        return lost(stock_files, contents(self.etc)), before, self.objects()
+
+
+class StockIcinga(StockEngine):
     """A copy of Debian's stock /etc/icinga2 as a fresh install has it, on the ITL as the
     package ships it (not /usr/share/icinga2/include, where other packages add commands)."""
+
+    section = "Icinga 2"
 
     def __init__(self, stock: Path) -> None:
         super().__init__("stock-icinga")
@@ -103,9 +122,11 @@ class StockIcinga(PrivateEngine):
         return found
 
 
-class StockNagios(PrivateEngine):
+class StockNagios(StockEngine):
     """A copy of Debian's stock /etc/nagios4 and of monitoring-plugins' command definitions,
     every path setting of nagios.cfg pointed into the test's own directory."""
+
+    section = "Nagios"
 
     def __init__(self, stock: Path) -> None:
         super().__init__("stock-nagios")
@@ -164,12 +185,9 @@ def test_no_shipped_file_has_the_name_of_a_stock_file(stock):
 
 
 def test_icinga_2_install_keeps_every_stock_object(stock_icinga):
-    icinga = stock_icinga
-    stock_files, before = contents(icinga.etc), icinga.objects()
-    install_as_readme_says("Icinga 2", icinga.etc)
-    after = icinga.objects()
+    lost_files, before, after = stock_icinga.install()
 
-    assert lost(stock_files, contents(icinga.etc)) == []
+    assert lost_files == []
     assert before.keys() <= after.keys()
     assert len(names(after, "Host")) == len(names(before, "Host")) + 1
     added = after.keys() - before.keys()
@@ -184,25 +202,18 @@ def test_icinga_2_install_keeps_every_stock_object(stock_icinga):
 def test_a_shipped_file_named_like_a_stock_file_loses_stock_objects(stock_icinga):
     """What the prefixed names prevent: a shipped file named services.conf replaces the stock
     one, and validation still passes with the stock services gone."""
-    icinga = stock_icinga
-    stock_files, before = contents(icinga.etc), icinga.objects()
-    install_as_readme_says(
-        "Icinga 2", icinga.etc, ("conf.d/smtp_helo-services.conf", "conf.d/services.conf")
-    )
-    after = icinga.objects()
+    renamed = ("conf.d/smtp_helo-services.conf", "conf.d/services.conf")
+    lost_files, before, after = stock_icinga.install(renamed)
 
-    assert lost(stock_files, contents(icinga.etc)) == ["icinga2/conf.d/services.conf"]
+    assert lost_files == ["icinga2/conf.d/services.conf"]
     gone = names(before.keys() - after.keys(), "Service")
     assert {name.split("!")[1] for name in gone} >= {"ping4", "ssh", "disk", "load", "procs"}
 
 
 def test_nagios_install_keeps_every_stock_object(stock_nagios):
-    nagios = stock_nagios
-    stock_files, before = contents(nagios.etc), nagios.objects()
-    install_as_readme_says("Nagios", nagios.etc)
-    after = nagios.objects()
+    lost_files, before, after = stock_nagios.install()
 
-    assert lost(stock_files, contents(nagios.etc)) == []
+    assert lost_files == []
     assert before.keys() <= after.keys()
     assert len(names(after, "host")) == len(names(before, "host")) + 1
     assert len(names(after, "service")) == len(names(before, "service")) + 4
