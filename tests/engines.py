@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from helpers import owned_by, private_directory
+from helpers import owned_by, private_directory, unavailable
 
 ICINGA = "/usr/sbin/icinga2"
 NAGIOS = "/usr/sbin/nagios4"
@@ -196,6 +196,9 @@ def system_state_stand_ins() -> Iterator[tuple[list[str], list[Path]]]:
     system state directories (their subdirectories, owners and modes) stand in for the
     originals, and those copies: what a private engine writes to a system default lands in
     a copy, where snapshot() sees it, and the system stays as it is."""
+    probe = subprocess.run(["unshare", "--mount", "true"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        unavailable(f"no mount namespace here (unshare --mount: {probe.stderr.decode().strip()})")
     base = private_directory("system-state")
     binds, copies = [], []
     for root in sorted({path.resolve() for path in SYSTEM_STATE if path.is_dir()}):
