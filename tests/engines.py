@@ -1,7 +1,8 @@
 """What the Icinga 2 and Nagios suites share: a private directory per engine, every path
-setting pointed into it, a daemon run in the foreground until the checks are in, broken
-copies of the shipped files, the perfdata-file records both engines write, and a snapshot of
-the system engines' state directories that proves the private engines leave them alone."""
+setting pointed into it, Debian's stock configuration unpacked from the installed packages, a
+daemon run in the foreground until the checks are in, broken copies of the shipped files, the
+perfdata-file records both engines write, and a snapshot of the system engines' state
+directories that proves the private engines leave them alone."""
 
 from __future__ import annotations
 
