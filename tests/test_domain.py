@@ -171,7 +171,7 @@ def test_resolver_serves_the_single_check(mail_lab):
     run = run_check("-H", "mx2.lab.example", "--resolver", mail_lab.resolver,
                     "-p", str(mail_lab.port))  # fmt: skip
     assert_status(run, OK, f"SMTP OK - mx2.lab.example:{mail_lab.port} (127.0.0.3) answered in "
-                  f"{TIME}s, banner: 220 mx.test Python SMTP 1.4.6, helo: 250 mx.test")  # fmt: skip
+                  f"{TIME}, banner: 220 mx.test Python SMTP 1.4.6, helo: 250 mx.test")  # fmt: skip
     run = run_check("-H", "missing.lab.example", "--resolver", mail_lab.resolver)
     assert_status(run, CRITICAL, "SMTP CRITICAL - missing.lab.example:25: cannot resolve "
                   "missing.lab.example: no such domain (NXDOMAIN)")  # fmt: skip
