@@ -281,7 +281,7 @@ def test_a_private_nagios_writes_to_system_paths_only_when_one_is_left_out(
 
 DOMAIN = """
 define host {{
-    use                     generic-host
+    use                     linux-server
     host_name               mail.test
     address                 127.0.0.1
     active_checks_enabled   0

@@ -25,10 +25,11 @@ pytestmark = pytest.mark.integration
 
 # What icinga2-bin's postinst enables on a fresh install.
 ICINGA_DEFAULT_FEATURES = ("checker", "notification", "mainlog")
-# The example host and its SMTP services, as the shipped examples name them.
+# The example host and its SMTP services (and its mail domain), as the shipped examples name them.
 EXAMPLE_HOST = "mail.example.com"
 EXAMPLE_SERVICES = {
-    f"{EXAMPLE_HOST}!{name}" for name in ("smtp", "smtp-starttls", "submission", "submissions")
+    f"{EXAMPLE_HOST}!{name}"
+    for name in ("smtp", "smtp-starttls", "submission", "submissions", "mail-domain-example.com")
 }
 
 Objects = dict[tuple[str, str], dict]
@@ -216,7 +217,7 @@ def test_nagios_install_keeps_every_stock_object(stock_nagios):
     assert lost_files == []
     assert before.keys() <= after.keys()
     assert len(names(after, "host")) == len(names(before, "host")) + 1
-    assert len(names(after, "service")) == len(names(before, "service")) + 4
+    assert len(names(after, "service")) == len(names(before, "service")) + len(EXAMPLE_SERVICES)
     assert after.keys() - before.keys() == {("host", EXAMPLE_HOST)} | {
         ("service", name) for name in EXAMPLE_SERVICES
     }
