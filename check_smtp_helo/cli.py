@@ -19,6 +19,7 @@ from .plugin import (
     ResponseTimeContext,
     SMTPServer,
     SMTPSummary,
+    TLSVersionContext,
     use_output,
 )
 from .smtp import Target, seconds
@@ -82,6 +83,7 @@ def build_check(options: Options) -> nagiosplugin.Check:
         BannerContext(options.expect),
         ReplyContext("helo", 250),
         CertificateContext(warning_days, critical_days),
+        TLSVersionContext(),
         FailureContext(options.timeout_state),
         SMTPSummary(),
         name="SMTP",

@@ -424,7 +424,7 @@ def _secure(session: Session, channel: Channel) -> None:
     clock = channel.clock
     try:
         channel.sock = session.target.tls.handshake(
-            channel.sock, session.target.host, clock.left("tls", "no TLS handshake")
+            channel.sock, session.target.host, clock.left("tls", "no TLS handshake"), channel.log
         )
     except TimeoutError as exc:
         raise clock.late("tls", "no TLS handshake") from exc
