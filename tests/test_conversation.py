@@ -200,10 +200,37 @@ def test_banner_with_pipe_keeps_perfdata_intact():
         run,
         0,
         f"SMTP OK - 127.0.0.1:{peer.port} answered in {TIME}s, "
-        "banner: 220 pipe.test ESMTP / evil=1s;2;3, helo: 250 scripted.test",
+        "banner: 220 pipe.test ESMTP / evil=1s:2:3, helo: 250 scripted.test",
     )
     assert run.stdout.count("|") == 1
     assert_phases(run, ALL_PHASES)
+
+
+def test_semicolons_from_the_server_never_reach_the_output():
+    """Nagios turns each ';' into ':'; the plugin does so itself, on every line."""
+    ehlo = b"250-semi;colon.test\r\n250 SIZE;1\r\n"
+    with ScriptedServer(scripted(b"220 a;b ESMTP\r\n", {b"EHLO": ehlo})) as peer:
+        run = run_check("-H", "127.0.0.1", "-p", str(peer.port), "-vv", *HELO)
+    assert_status(
+        run,
+        0,
+        f"SMTP OK - 127.0.0.1:{peer.port} answered in {TIME}s, "
+        "banner: 220 a:b ESMTP, helo: 250 semi:colon.test",
+    )
+    assert "S: 250 SIZE:1" in run.long and "EHLO: 250 SIZE:1" in run.long, run
+    assert ";" not in run.status and not any(";" in line for line in run.long), run
+
+
+def test_a_long_refusal_is_clipped_on_the_status_line():
+    refusal = b"554 " + b"no;" * 300 + b"\r\n"
+    with ScriptedServer(scripted(b"220 mx.test ESMTP\r\n", {b"EHLO": refusal})) as peer:
+        run = run_check("-H", "127.0.0.1", "-p", str(peer.port), *HELO)
+    assert_status(
+        run,
+        2,
+        f"SMTP CRITICAL - 127.0.0.1:{peer.port} answered in {TIME}s: EHLO reply is not 250, "
+        f"banner: 220 mx.test ESMTP, helo: {('554 ' + 'no:' * 300)[:117]}...",
+    )
 
 
 def test_non_ascii_banner_is_shown_safely():
