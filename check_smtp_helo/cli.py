@@ -70,6 +70,7 @@ def tls_policy(options: Options) -> TLSPolicy | None:
         server_name=dns_name(options.sni, "--sni") if options.sni else None,
         verify=not options.insecure,
         ca_file=options.ca_file,
+        min_version=options.min_tls,
     )
 
 

@@ -180,7 +180,7 @@ class CertificateContext(nagiosplugin.Context):
         tls: TLSInfo = metric.value
         days = tls.days_left
         if tls.unreadable is not None or days is None:
-            hint = f"cannot judge the certificate: {tls.unreadable}"
+            hint = f"certificate not readable: {tls.unreadable}"
             return self.result_cls(nagiosplugin.Unknown, hint, metric)
         if days < 0:
             return self.result_cls(nagiosplugin.Critical, "certificate expired", metric)
@@ -314,9 +314,8 @@ def _tls_lines(tls: TLSInfo) -> list[str]:
     ]
     for label, moment in (("valid from", tls.not_before), ("expires", tls.not_after)):
         if moment is not None:
-            lines.append(
-                f"certificate {label}: {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(moment))}"
-            )
+            when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(moment))
+            lines.append(f"certificate {label}: {when}")
     lines[-1] += f" ({_certificate_text(tls)})"
     chain = [f"{tls.chain_sent} sent by the server"] if tls.chain_sent is not None else []
     if tls.chain_verified is not None:

@@ -152,7 +152,18 @@ class TLSChannel:
         try:
             self.tls.sendall(data)
         except ssl.SSLError as exc:
-            raise self._plain(exc) from exc
+            raise self._plain(self._alert() or exc) from exc
+
+    def _alert(self) -> ssl.SSLError | None:
+        """The alert a server sent before it closed (TLS 1.3 says 'certificate required' so,
+        after the handshake), read once a write has failed; within the socket's timeout."""
+        try:
+            self.tls.recv(1)
+        except ssl.SSLError as exc:
+            return exc if exc.reason else None
+        except OSError:
+            pass
+        return None
 
     def _plain(self, exc: ssl.SSLError) -> OSError:
         self.log.info("TLS: %s", exc)
@@ -188,9 +199,7 @@ def trust_system_cas(context: ssl.SSLContext) -> None:
     bundle = os.environ.get(paths.openssl_cafile_env) or paths.openssl_cafile
     system_bundle = os.path.realpath(paths.openssl_cafile)
     system_hashed = os.path.realpath(paths.openssl_capath) in hashed
-    if os.path.isfile(bundle) and not (
-        system_hashed and os.path.realpath(bundle) == system_bundle
-    ):
+    if os.path.isfile(bundle) and not (system_hashed and os.path.realpath(bundle) == system_bundle):
         context.load_verify_locations(cafile=bundle)
 
 
@@ -226,8 +235,8 @@ def _untrusted(exc: ssl.SSLCertVerificationError, tls: ssl.SSLSocket) -> str:
     message = message.rstrip(".")
     chain = _chain(tls, "get_unverified_chain")
     if exc.verify_code == _NO_ISSUER:
-        alone = "the server sent no intermediate certificate; " if len(chain) == 1 else ""
-        return f"{message} ({alone}private CA? use --ca-file)"
+        alone = ", no intermediate sent" if len(chain) == 1 else ""
+        return f"{message}{alone} (private CA? use --ca-file)"
     if exc.verify_code in (_EXPIRED, _NOT_YET_VALID):
         for der in chain[1:]:
             try:
@@ -330,13 +339,13 @@ def _peer_facts(tls: ssl.SSLSocket, verified: bool) -> dict:
         return _from_getpeercert(tls.getpeercert() or {})
     der = tls.getpeercert(binary_form=True)
     if not der:
-        raise ValueError("the server sent no certificate")
+        raise ValueError("the server sent none")
     return parse_certificate(der)
 
 
 def _from_getpeercert(cert: dict) -> dict:
     if "notAfter" not in cert:
-        raise ValueError("the server's certificate has no expiry date")
+        raise ValueError("it has no expiry date")
     return {
         "subject": _openssl_name(cert.get("subject", ())),
         "issuer": _openssl_name(cert.get("issuer", ())),
@@ -383,9 +392,9 @@ def _openssl_time(text: str) -> int:
         hour, minute, second = (int(part) for part in clock.split(":"))
         days = days_from_civil(int(year), _MONTHS.index(month) + 1, int(day))
     except ValueError as exc:
-        raise ValueError(f"cannot read the certificate time {shown(text)}") from exc
+        raise ValueError(f"time {shown(text)} is not a time") from exc
     if zone != "GMT":
-        raise ValueError(f"cannot read the certificate time {shown(text)}")
+        raise ValueError(f"time {shown(text)} is not in UTC")
     return ((days * 24 + hour) * 60 + minute) * 60 + second
 
 
@@ -456,19 +465,19 @@ def _time(der: bytes, tag: int, start: int, end: int) -> int:
     read wherever it stands, with or without seconds, and with fractions of a second."""
     text = der[start:end].decode("ascii", "replace")
     if tag not in (0x17, 0x18) or not text.endswith("Z"):
-        raise ValueError(f"the certificate time {shown(text)} is not UTC (Z)")
+        raise ValueError(f"time {shown(text)} is not in UTC")
     digits = text[:-1].split(".", 1)[0]
     if tag == 0x17:
         if not digits[:2].isdigit():
-            raise ValueError(f"the certificate time {shown(text)} is not a time")
+            raise ValueError(f"time {shown(text)} is not a time")
         digits = ("19" if int(digits[:2]) >= 50 else "20") + digits
     if len(digits) == 12:
         digits += "00"
     if len(digits) != 14 or not digits.isdigit():
-        raise ValueError(f"the certificate time {shown(text)} is not a time")
+        raise ValueError(f"time {shown(text)} is not a time")
     month, day, hour, minute, second = (int(digits[i : i + 2]) for i in range(4, 14, 2))
     if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and second < 61):
-        raise ValueError(f"the certificate time {shown(text)} is not a time")
+        raise ValueError(f"time {shown(text)} is not a time")
     days = days_from_civil(int(digits[:4]), month, day)
     return ((days * 24 + hour) * 60 + minute) * 60 + second
 
@@ -503,9 +512,7 @@ def parse_certificate(der: bytes) -> dict:
     try:
         return _parse(der)
     except (IndexError, UnicodeError) as exc:
-        raise ValueError(f"the server's certificate is not readable DER ({exc})") from exc
-    except ValueError as exc:
-        raise ValueError(f"the server's certificate is not readable: {exc}") from exc
+        raise ValueError(f"not DER ({exc})") from exc
 
 
 def _parse(der: bytes) -> dict:
