@@ -12,6 +12,7 @@ import os
 import socket
 import ssl
 import time
+import warnings
 
 from .base import HandshakeError, printable
 from .names import shown
@@ -74,7 +75,9 @@ class TLSPolicy:
         # Down to TLS 1.0, so that an old server is reported (below --min-tls), not merely
         # refused; OpenSSL's DEFAULT list has the CBC ciphers those servers speak, and the
         # system's security level still applies.
-        self.context.minimum_version = ssl.TLSVersion.TLSv1
+        with warnings.catch_warnings():  # deprecated indeed: that is what --min-tls judges
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self.context.minimum_version = ssl.TLSVersion.TLSv1
         self.context.set_ciphers("DEFAULT")
         if verify:
             # RFC 6125 and every browser: a name must be in the subjectAltName, never the CN

@@ -212,8 +212,8 @@ def test_plain_check_never_imports_ssl(starttls_server):
             ("localhost",),
             90.05,
             False,
-            "unable to get local issuer certificate (the server sent no intermediate "
-            "certificate; private CA? use --ca-file)",
+            "unable to get local issuer certificate, no intermediate sent (private CA? use "
+            "--ca-file)",
         ),
         (
             ("wrong.example",),

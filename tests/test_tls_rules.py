@@ -28,13 +28,12 @@ from certificates import (
     utc_time,
     write_pem,
 )
-from helpers import TIME, assert_status, run_check
+from helpers import HELO, TIME, assert_status, run_check
 from servers import Peer, ScriptedServer, smtpd
 
 from check_smtp_helo.tls import TLSInfo, parse_certificate, trust_system_cas
 
 BANNER = "220 mx.test ESMTP aiosmtpd"
-HELO = ["-F", "monitor.example.com"]
 MINUTE = datetime.timedelta(minutes=1)
 EXPIRY = (NOW + 90 * DAY).replace(second=0, microsecond=0)
 
