@@ -30,7 +30,6 @@ _WORDS = {
     "RECORD_LAYER_FAILURE": _PLAINTEXT,
     "PACKET_LENGTH_TOO_LONG": _PLAINTEXT,
     "BAD_RECORD_TYPE": _PLAINTEXT,
-    "HTTP_REQUEST": _PLAINTEXT,
     "UNEXPECTED_EOF_WHILE_READING": "server closed the TLS session",
     "TLSV13_ALERT_CERTIFICATE_REQUIRED": "server requires a client certificate",
     "SSLV3_ALERT_BAD_CERTIFICATE": "server rejected the client certificate (none was sent: "
@@ -42,12 +41,8 @@ _WORDS = {
     "UNSUPPORTED_PROTOCOL": "server offers only SSL 3.0 or older, which this client refuses",
     "TLSV1_ALERT_PROTOCOL_VERSION": "server refused every version this client offers "
     "(TLS 1.0 to 1.3)",
-    "NO_PROTOCOLS_AVAILABLE": "no TLS version in common with the server",
     "TLSV1_ALERT_INTERNAL_ERROR": "server reported an internal TLS error",
     "TLSV1_UNRECOGNIZED_NAME": "server does not know the name sent in SNI (see --sni)",
-    "TLSV1_ALERT_UNRECOGNIZED_NAME": "server does not know the name sent in SNI (see --sni)",
-    "SSLV3_ALERT_CERTIFICATE_UNKNOWN": "server rejected the client certificate",
-    "TLSV1_ALERT_DECRYPT_ERROR": "the handshake did not decrypt (a broken server key?)",
 }
 _CLOSED = "server closed the TLS session"
 _NO_ISSUER = 20  # X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY
@@ -124,9 +119,9 @@ class TLSPolicy:
             if self.implicit and reason == _PLAINTEXT:
                 reason += " (is it plain SMTP? use -S for STARTTLS, or no TLS option)"
             raise HandshakeError(f"TLS handshake failed: {reason}") from exc
-        except TimeoutError:
+        except socket.timeout as exc:  # TimeoutError from Python 3.10; on 3.9 made one here
             tls.close()
-            raise
+            raise TimeoutError(*exc.args) from exc
         except OSError as exc:
             tls.close()
             raise HandshakeError(f"TLS handshake failed: {exc.strerror or exc}") from exc
@@ -148,12 +143,16 @@ class TLSChannel:
     def recv(self, size: int) -> bytes:
         try:
             return self.tls.recv(size)
+        except socket.timeout as exc:  # as in handshake()
+            raise TimeoutError(*exc.args) from exc
         except ssl.SSLError as exc:
             raise self._plain(exc) from exc
 
     def sendall(self, data: bytes) -> None:
         try:
             self.tls.sendall(data)
+        except socket.timeout as exc:
+            raise TimeoutError(*exc.args) from exc
         except ssl.SSLError as exc:
             raise self._plain(self._alert() or exc) from exc
 

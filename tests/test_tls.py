@@ -183,7 +183,8 @@ def test_verbose_describes_the_tls_session_and_certificate(pki, starttls_server)
     assert tls[5].startswith("certificate expires: 20") and tls[5].endswith(
         " UTC (certificate expires in 90 days)"
     )
-    assert tls[6] == "certificate chain: 1 sent by the server, 2 in the verified chain"
+    if sys.version_info >= (3, 10):  # the chain is known from Python 3.10
+        assert tls[6] == "certificate chain: 1 sent by the server, 2 in the verified chain"
     assert "EHLO before TLS: 250-STARTTLS" in run.long
     assert "EHLO: 250-mx.test" in run.long
 
@@ -212,8 +213,9 @@ def test_plain_check_never_imports_ssl(starttls_server):
             ("localhost",),
             90.05,
             False,
-            "unable to get local issuer certificate, no intermediate sent (private CA? use "
-            "--ca-file)",
+            "unable to get local issuer certificate"
+            + (", no intermediate sent" if sys.version_info >= (3, 10) else "")
+            + " (private CA? use --ca-file)",
         ),
         (
             ("wrong.example",),
