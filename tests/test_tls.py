@@ -30,12 +30,18 @@ class PKI:
         self.ca_file = str(tmp_path_factory.mktemp("pki") / "ca.pem")
         self.ca.cert_pem.write_to_path(self.ca_file)
 
-    def context(self, *names: str, days: float = 90.05, ca: trustme.CA | None = None):
+    def context(
+        self,
+        *names: str,
+        days: float = 90.05,
+        ca: trustme.CA | None = None,
+        now: datetime.datetime = NOW,
+    ):
         """A server SSLContext with a certificate for names, valid for `days` from now."""
         leaf = (ca or self.ca).issue_cert(
             *(names or ("localhost", "127.0.0.1")),
-            not_before=NOW - datetime.timedelta(days=400),
-            not_after=NOW + datetime.timedelta(days=days),
+            not_before=now - datetime.timedelta(days=400),
+            not_after=now + datetime.timedelta(days=days),
         )
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         leaf.configure_cert(context)
@@ -289,7 +295,9 @@ def test_certificate_not_yet_valid_is_critical(pki):
     ],
 )
 def test_time_left_in_words(pki, hours, words):
-    with smtpd(ident="ESMTP aiosmtpd", tls_context=pki.context(days=hours / 24)) as port:
+    now = datetime.datetime.now(datetime.timezone.utc)  # not NOW: minutes count here
+    context = pki.context(days=hours / 24, now=now)
+    with smtpd(ident="ESMTP aiosmtpd", tls_context=context) as port:
         run = run_check("-H", "localhost", "-p", str(port), "-S", "--ca-file", pki.ca_file, *HELO)
     assert run.code == 0, run
     assert run.status.endswith(f"tls: TLSv1.3 (certificate expires in {words})"), run

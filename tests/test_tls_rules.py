@@ -145,7 +145,8 @@ def test_not_yet_valid_is_critical_with_insecure_too(root, tmp_path):
 
 
 def test_expired_minutes_ago_says_minutes(root, tmp_path):
-    leaf = issue("localhost", issuer=root, not_after=NOW - 2.5 * MINUTE)
+    now = datetime.datetime.now(datetime.timezone.utc)  # not NOW: minutes count here
+    leaf = issue("localhost", issuer=root, not_after=now - 2.5 * MINUTE)
     run, port = check(server_context(tmp_path, leaf), "--insecure")
     tls = "TLSv1.3 (certificate expired 2 minutes ago)"
     assert_status(run, 2, line(port, "CRITICAL", "certificate expired", tls))
