@@ -3,14 +3,16 @@ what it found, a Summary that words the result, and the output layout."""
 
 from __future__ import annotations
 
+import _signal  # the signal module's C core: the module itself builds enum classes at import
 import logging
+import os
 import re
 import time
 
 import nagiosplugin
 from nagiosplugin.output import Output
 
-from .base import LONG_LINE, STATUS_LINE, safe
+from .base import LONG_LINE, STATUS_LINE, TIMER, DeadlineError, safe
 from .smtp import Reply, Session, Target, converse, endpoint
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
@@ -148,9 +150,38 @@ class BannerContext(ReplyContext):
         result = super().evaluate(metric, resource)
         if result.state != nagiosplugin.Ok or self.expect is None:
             return result
-        if any(self.expect.search(line) for line in metric.value.wire_lines()):
+        if search_within_deadline(self.expect, metric.value.wire_lines()):
             return result
         return self.result_cls(nagiosplugin.Warn, "banner does not match -e", metric)
+
+
+def search_within_deadline(pattern: re.Pattern, lines: list[str]) -> bool:
+    """Does the pattern match some line? A pattern can backtrack for hours inside the re
+    engine, where no signal handler runs, so the match runs in a child process that the
+    deadline ends: its own timer kills it, and the parent's DeadlineError interrupts the wait."""
+    left = TIMER.left()
+    if left <= 0:
+        raise DeadlineError
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: one byte, b"1" for a match, then gone
+        try:
+            _signal.signal(_signal.SIGTERM, _signal.SIG_DFL)
+            _signal.signal(_signal.SIGALRM, _signal.SIG_DFL)
+            _signal.setitimer(_signal.ITIMER_REAL, left)
+            os.write(write_end, b"1" if any(map(pattern.search, lines)) else b"0")
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    try:
+        answer = os.read(read_end, 1)
+    finally:
+        os.close(read_end)
+        os.kill(pid, _signal.SIGKILL)
+        os.waitpid(pid, 0)
+    if not answer:  # killed by its own timer, a moment before ours
+        raise DeadlineError
+    return answer == b"1"
 
 
 class TLSVersionContext(nagiosplugin.Context):

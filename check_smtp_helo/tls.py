@@ -85,7 +85,7 @@ class TLSPolicy:
                     reason = _ssl_reason(exc)
                     raise ValueError(f"cannot use --ca-file {shown(ca_file)}: {reason}") from exc
                 except OSError as exc:
-                    reason = exc.strerror
+                    reason = exc.strerror or str(exc)
                     raise ValueError(f"cannot use --ca-file {shown(ca_file)}: {reason}") from exc
         else:
             self.context.check_hostname = False
@@ -94,7 +94,7 @@ class TLSPolicy:
     def handshake(
         self, sock: socket.socket, host: str, timeout: float, log: logging.Logger
     ) -> TLSChannel:
-        """TLS over a connected socket; HandshakeError or TimeoutError when it fails."""
+        """TLS over a connected socket; HandshakeError or socket.timeout when it fails."""
         # bytes, not str: ssl encodes a str name with the idna codec, importing it (~4 ms);
         # the name is ASCII already (an IDNA name was converted when the options were read).
         # A trailing dot is DNS's root, which SNI and certificates leave out (RFC 6066 3).
@@ -119,9 +119,9 @@ class TLSPolicy:
             if self.implicit and reason == _PLAINTEXT:
                 reason += " (is it plain SMTP? use -S for STARTTLS, or no TLS option)"
             raise HandshakeError(f"TLS handshake failed: {reason}") from exc
-        except socket.timeout as exc:  # TimeoutError from Python 3.10; on 3.9 made one here
+        except socket.timeout:  # TimeoutError is its alias only from Python 3.10 on
             tls.close()
-            raise TimeoutError(*exc.args) from exc
+            raise
         except OSError as exc:
             tls.close()
             raise HandshakeError(f"TLS handshake failed: {exc.strerror or exc}") from exc
@@ -143,16 +143,12 @@ class TLSChannel:
     def recv(self, size: int) -> bytes:
         try:
             return self.tls.recv(size)
-        except socket.timeout as exc:  # as in handshake()
-            raise TimeoutError(*exc.args) from exc
         except ssl.SSLError as exc:
             raise self._plain(exc) from exc
 
     def sendall(self, data: bytes) -> None:
         try:
             self.tls.sendall(data)
-        except socket.timeout as exc:
-            raise TimeoutError(*exc.args) from exc
         except ssl.SSLError as exc:
             raise self._plain(self._alert() or exc) from exc
 

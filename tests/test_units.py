@@ -15,8 +15,9 @@ import pytest
 import trustme
 
 from check_smtp_helo.base import printable, safe
-from check_smtp_helo.cli import parse_options
+from check_smtp_helo.cli import Derived
 from check_smtp_helo.names import helo_argument, parse_host
+from check_smtp_helo.options import parse
 from check_smtp_helo.plugin import decimal, number, range_text
 from check_smtp_helo.smtp import Channel, Reply, Target, _Clock, address_literal
 from check_smtp_helo.tls import days_from_civil, parse_certificate
@@ -168,8 +169,7 @@ def test_certificate_reader_agrees_with_the_ssl_module(tmp_path):
     [([], 25), (["-s"], 465), (["--tls"], 465), (["-S"], 25), (["-s", "-p", "2465"], 2465)],
 )
 def test_default_port_follows_implicit_tls(args, port):
-    _options, derived = parse_options(["-H", "mx.example.com", *args])
-    assert derived.port == port
+    assert Derived(parse(["-H", "mx.example.com", *args])).port == port
 
 
 def test_layers_import_downwards_only():
