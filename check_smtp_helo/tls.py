@@ -19,6 +19,10 @@ from .names import shown
 
 _NAMES = {"2.5.4.3": "CN", "2.5.4.6": "C", "2.5.4.7": "L", "2.5.4.8": "ST", "2.5.4.10": "O",
           "2.5.4.11": "OU"}  # fmt: skip
+# getpeercert()'s attribute names, as the DER reader shortens them
+_SHORT = {"commonName": "CN", "countryName": "C", "localityName": "L",
+          "stateOrProvinceName": "ST", "organizationName": "O",
+          "organizationalUnitName": "OU"}  # fmt: skip
 _SUBJECT_ALT_NAME = "2.5.29.17"
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 # ssl.SSLSocket.version() -> the version as --min-tls spells it
@@ -296,7 +300,6 @@ class TLSInfo:
         self.verified = verified
         self.min_version = min_version
         number = VERSIONS.get(self.version)
-        self.version_number = number
         self.meets_minimum = number is not None and _version_key(number) >= _version_key(
             min_version
         )
@@ -375,11 +378,6 @@ def _address(text: str) -> str:
         except OSError:
             continue
     return text
-
-
-_SHORT = {"commonName": "CN", "countryName": "C", "localityName": "L",
-          "stateOrProvinceName": "ST", "organizationName": "O",
-          "organizationalUnitName": "OU"}  # fmt: skip
 
 
 def _openssl_time(text: str) -> int:
