@@ -30,6 +30,13 @@ def decimal(value: float) -> str:
     return f"{value:.6f}"
 
 
+def duration(seconds: float) -> str:
+    """A time for the status line: milliseconds below one second (0.4 ms), else seconds."""
+    if seconds * 1000 < 999.95:
+        return f"{seconds * 1000:.1f} ms"
+    return f"{seconds:.3f}s"
+
+
 def number(value: float) -> str:
     """A threshold or limit for perfdata: plain decimal without trailing zeros."""
     text = f"{value:.6f}".rstrip("0").rstrip(".")
@@ -301,7 +308,7 @@ class SMTPSummary(nagiosplugin.Summary):
         if session.address and session.address != session.target.host:
             head += f" ({session.address})"
         if session.response_time is not None:
-            head += f" answered in {session.response_time:.3f}s"
+            head += f" answered in {duration(session.response_time)}"
         if reasons:
             head += ": " + ", ".join(map(safe, reasons))
         parts = [head]
@@ -316,7 +323,7 @@ class SMTPSummary(nagiosplugin.Summary):
 
 def _certificate_text(tls: TLSInfo) -> str:
     """The certificate's validity in words: 'certificate expires in 1 hour 59 minutes'."""
-    from .tls import ago, duration  # noqa: PLC0415 -- ssl is loaded already: this is a TLS check
+    from .tls import ago, span  # noqa: PLC0415 -- ssl is loaded already: this is a TLS check
 
     if tls.unreadable is not None or tls.not_after is None:
         return "certificate not readable"
@@ -324,8 +331,8 @@ def _certificate_text(tls: TLSInfo) -> str:
     if left < 0:
         return f"certificate expired {ago(-left)}"
     if tls.starts_in > 0:
-        return f"certificate not valid for another {duration(tls.starts_in)}"
-    return f"certificate expires in {duration(left)}"
+        return f"certificate not valid for another {span(tls.starts_in)}"
+    return f"certificate expires in {span(left)}"
 
 
 def _tls_lines(tls: TLSInfo) -> list[str]:

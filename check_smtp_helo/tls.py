@@ -249,7 +249,7 @@ def _untrusted(exc: ssl.SSLCertVerificationError, tls: ssl.SSLSocket) -> str:
             if facts["not_after"] < now:
                 return f"intermediate {facts['subject']} expired {ago(now - facts['not_after'])}"
             if facts["not_before"] > now:
-                starts = duration(facts["not_before"] - now)
+                starts = span(facts["not_before"] - now)
                 return f"intermediate {facts['subject']} is not valid for another {starts}"
     return message
 
@@ -264,7 +264,7 @@ def _chain(tls: ssl.SSLSocket, method: str) -> list[bytes]:
     return [c if isinstance(c, bytes) else c.public_bytes(_ssl.ENCODING_DER) for c in chain]
 
 
-def duration(seconds: float) -> str:
+def span(seconds: float) -> str:
     """A span in words at a sensible precision: '3 days', '1 day 4 hours', '1 hour 59 minutes',
     '30 minutes', 'less than a minute'."""
     minutes = int(seconds // 60)
@@ -284,7 +284,7 @@ def duration(seconds: float) -> str:
 
 def ago(seconds: float) -> str:
     """'2 minutes ago', 'less than a minute ago'."""
-    return f"{duration(seconds)} ago"
+    return f"{span(seconds)} ago"
 
 
 class TLSInfo:

@@ -57,7 +57,7 @@ def check(context: ssl.SSLContext, *args: str, host: str = "localhost"):
 
 def line(port: int, state: str, reason: str | None, tls: str) -> str:
     """The status line of a completed STARTTLS conversation with aiosmtpd."""
-    head = f"SMTP {state} - localhost:{port} (127.0.0.1) answered in {TIME}s"
+    head = f"SMTP {state} - localhost:{port} (127.0.0.1) answered in {TIME}"
     if reason:
         head += f": {reason}"
     return f"{head}, banner: {BANNER}, helo: 250 mx.test, tls: {tls}"
