@@ -18,6 +18,7 @@ from .plugin import (
     ResponseTimeContext,
     SMTPServer,
     SMTPSummary,
+    TLSVersionContext,
     use_output,
 )
 from .smtp import Target, seconds
@@ -56,8 +57,14 @@ def tls_policy(options: Options) -> TLSPolicy | None:
         implicit=options.implicit_tls,
         server_name=dns_name(options.sni, "--sni") if options.sni else None,
         verify=not options.insecure,
-        ca_file=regular_file(options.ca_file, "--ca-file") if options.ca_file else None,
+        ca_file=ca_file(options),
+        min_version=options.min_tls,
     )
+
+
+def ca_file(options: Options) -> str | None:
+    """--ca-file, once it is known to be a file to read."""
+    return regular_file(options.ca_file, "--ca-file") if options.ca_file else None
 
 
 def build_check(options: Options, derived: Derived) -> nagiosplugin.Check:
@@ -69,6 +76,7 @@ def build_check(options: Options, derived: Derived) -> nagiosplugin.Check:
         BannerContext(options.expect),
         ReplyContext("helo", 250),
         CertificateContext(warning_days, critical_days),
+        TLSVersionContext(),
         FailureContext(options.timeout_state),
     ]
     if options.mx or options.all_addresses:
@@ -115,10 +123,11 @@ def build_domain_check(
 
     if options.dane:
         # DANE replaces the CA chain and, for DANE-EE, the name: the TLSA records judge
-        dane_tls = TLSPolicy(implicit=options.implicit_tls, server_name=None, verify=False)
+        dane_tls = TLSPolicy(implicit=options.implicit_tls, server_name=None, verify=False,
+                             min_version=options.min_tls)  # fmt: skip
     if options.mta_sts:
         # HTTPS to mta-sts.<domain>, verified; not 'implicit', which words SMTP hints
-        policy_tls = TLSPolicy(implicit=False, server_name=None, ca_file=options.ca_file)
+        policy_tls = TLSPolicy(implicit=False, server_name=None, ca_file=ca_file(options))
 
     deadline = checks.probes_deadline(options.timeout)
 

@@ -318,7 +318,9 @@ def read_policy(lookups: Lookups, domain: MailDomain, family: int,
         domain.policy_error = f"policy from {name}: {exc}"
 
 
-def fetch_policy(tls: TLSPolicy, deadline: float) -> Callable[[str, list[str]], str]:
+def fetch_policy(
+    tls: TLSPolicy, deadline: float, log: logging.Logger
+) -> Callable[[str, list[str]], str]:
     """A fetcher of https://NAME/.well-known/mta-sts.txt from the first address: the chain
     verified, no redirect followed, size and time bounded. OSError or ValueError say why not."""
     from .base import HandshakeError  # noqa: PLC0415
@@ -330,11 +332,13 @@ def fetch_policy(tls: TLSPolicy, deadline: float) -> Callable[[str, list[str]], 
         where = endpoint(address, 443)
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
+        channel = None
         try:
             sock.settimeout(max(deadline - time.perf_counter(), 0.001))
             sock.connect((address, 443))
             try:
-                channel = tls.handshake(sock, name, max(deadline - time.perf_counter(), 0.001))
+                left = max(deadline - time.perf_counter(), 0.001)
+                channel = tls.handshake(sock, name, left, log)
             except HandshakeError as exc:
                 raise ValueError(str(exc)) from exc
             request = f"GET {POLICY_PATH} HTTP/1.0\r\nHost: {name}\r\nConnection: close\r\n\r\n"
@@ -346,12 +350,12 @@ def fetch_policy(tls: TLSPolicy, deadline: float) -> Callable[[str, list[str]], 
                 if not chunk:
                     break
                 response += chunk
-        except TimeoutError as exc:
+        except socket.timeout as exc:  # TimeoutError is its alias only from Python 3.10 on
             raise OSError(f"no answer from {where} in time") from exc
         except OSError as exc:
             raise OSError(f"{where}: {(exc.strerror or str(exc)).lower()}") from exc
         finally:
-            sock.close()
+            (channel or sock).close()
         return policy_body(response)
 
     return fetch
@@ -421,25 +425,29 @@ class Probe:
             return "unauthenticated"
         if not tlsa.usable or self.session.tls is None:
             return None
-        chain = self.session.tls.certificates
-        return "match" if dane_matches(tlsa.usable, chain, self.host.name) else "mismatch"
+        tls = self.session.tls
+        names = [name[4:] for name in tls.alt_names if name.startswith("DNS:")]
+        matched = dane_matches(tlsa.usable, tls.certificates, names, self.host.name)
+        return "match" if matched else "mismatch"
 
 
 def dane_matches(records: list[tuple[int, int, int, bytes]], chain: list[bytes],
-                 host: str) -> bool:  # fmt: skip
-    """Does the chain the server sent (leaf first) match a record (RFC 7672 3.1)? DANE-EE
-    (3) matches the leaf, with no name check; DANE-TA (2) a certificate above the leaf, and
-    then the leaf must name the host."""
-    from .tls import certificate_names, public_key_info  # noqa: PLC0415 -- ssl: TLS only
+                 names: list[str], host: str) -> bool:  # fmt: skip
+    """Does the chain the server sent (leaf first, whose DNS names are given) match a record
+    (RFC 7672 3.1)? DANE-EE (3) matches the leaf, with no name check; DANE-TA (2) a
+    certificate above the leaf, and then the leaf must name the host."""
+    from .tls import public_key_info  # noqa: PLC0415 -- ssl: a TLS check has it loaded
 
     for usage, selector, matching, data in records:
-        candidates = chain[:1] if usage == 3 else chain[1:]
-        for der in candidates:
-            content = der if selector == 0 else public_key_info(der)
+        for der in chain[:1] if usage == 3 else chain[1:]:
+            try:
+                content = der if selector == 0 else public_key_info(der)
+            except ValueError:  # a certificate that is not DER matches nothing
+                continue
             digest = DIGESTS[matching]
             if (hashlib.new(digest, content).digest() if digest else content) != data:
                 continue
-            if usage == 3 or (chain and names_host(certificate_names(chain[0]), host)):
+            if usage == 3 or names_host(names, host):
                 return True
     return False
 

@@ -92,7 +92,7 @@ class DomainProbes(nagiosplugin.Resource):
             return
         calls: list[Callable[[], object]] = [lambda: probe_all(domain, self.make_target, _log)]
         if self.policy_tls is not None:  # the policy is fetched while the probes talk
-            fetch = fetch_policy(self.policy_tls, deadline)
+            fetch = fetch_policy(self.policy_tls, deadline, _log)
             calls.append(lambda: read_policy(lookups, domain, self.family, fetch))
         self.probes = together(calls)[0]  # type: ignore[assignment]
         answered = [p for p in self.probes if p.answered]

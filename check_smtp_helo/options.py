@@ -86,6 +86,15 @@ def mail_domain(text: str) -> str:
     return dns_name(text, "domain")
 
 
+TLS_VERSIONS = ("1.0", "1.1", "1.2", "1.3")
+
+
+def tls_version(text: str) -> str:
+    if text not in TLS_VERSIONS:
+        raise ValueError(f"{shown(text)} is not one of {', '.join(TLS_VERSIONS)}")
+    return text
+
+
 def timeout_state(text: str) -> nagiosplugin.state.ServiceState:
     if text not in TIMEOUT_STATES:
         raise ValueError(f"{shown(text)} is not one of {', '.join(TIMEOUT_STATES)}")
@@ -107,6 +116,7 @@ class Options:
     ca_file: str | None
     insecure: bool
     certificate_days: tuple[float, float | None] | None
+    min_tls: str
     warning: nagiosplugin.Range
     critical: nagiosplugin.Range
     expect: re.Pattern | None
@@ -220,6 +230,9 @@ OPTIONS = [
     Option("-D --certificate-days", "certificate_days", "WARNING (CRITICAL) when the "
            "certificate has fewer days left; an expired certificate is always CRITICAL",
            convert=days, metavar="WARN[,CRIT]", needs_tls=True),
+    Option("--min-tls", "min_tls", "lowest TLS version that is good: 1.0, 1.1, 1.2 "
+           "(default) or 1.3; a session below it is WARNING (servers down to TLS 1.0 are still "
+           "reached)", convert=tls_version, metavar="VERSION", default="1.2", needs_tls=True),
     Option("-w --warning", "warning", "response time range in seconds for WARNING, e.g. 1, "
            "0.5, ~:2, @1:2", convert=threshold, metavar="RANGE", default=nagiosplugin.Range()),
     Option("-c --critical", "critical", "response time range in seconds for CRITICAL",

@@ -20,6 +20,8 @@ from check_smtp_helo.domain import (
 from check_smtp_helo.names import resolver_address
 from check_smtp_helo.tls import public_key_info
 
+NAMES = ["mx.example.com"]  # the DNS names of the leaf in chain()
+
 
 def der(pem: bytes) -> bytes:
     return ssl.PEM_cert_to_DER_cert(pem.decode())
@@ -42,25 +44,30 @@ def record(usage, selector, matching, certificate):
 @pytest.mark.parametrize("selector", [0, 1])
 @pytest.mark.parametrize("matching", [0, 1, 2])
 def test_dane_ee_matches_the_leaf_without_a_name_check(chain, selector, matching):
-    assert dane_matches([record(3, selector, matching, chain[0])], chain, "other.example.org")
-    assert not dane_matches([record(3, selector, matching, chain[1])], chain, "mx.example.com")
+    assert dane_matches(
+        [record(3, selector, matching, chain[0])], chain, NAMES, "other.example.org"
+    )
+    assert not dane_matches(
+        [record(3, selector, matching, chain[1])], chain, NAMES, "mx.example.com"
+    )
 
 
 @pytest.mark.parametrize("selector", [0, 1])
 def test_dane_ta_matches_above_the_leaf_and_checks_the_name(chain, selector):
     records = [record(2, selector, 1, chain[1])]
-    assert dane_matches(records, chain, "mx.example.com")
-    assert not dane_matches(records, chain, "other.example.com")
-    assert not dane_matches([record(2, selector, 1, chain[0])], chain, "mx.example.com")
-    assert not dane_matches(records, chain[:1], "mx.example.com")
+    assert dane_matches(records, chain, NAMES, "mx.example.com")
+    assert not dane_matches(records, chain, NAMES, "other.example.com")
+    assert not dane_matches([record(2, selector, 1, chain[0])], chain, NAMES, "mx.example.com")
+    assert not dane_matches(records, chain[:1], NAMES, "mx.example.com")
 
 
 def test_dane_other_data_does_not_match(chain):
     usage, selector, matching, data = record(3, 1, 1, chain[0])
     assert not dane_matches(
-        [(usage, selector, matching, bytes(len(data)))], chain, "mx.example.com"
+        [(usage, selector, matching, bytes(len(data)))], chain, NAMES, "mx.example.com"
     )
-    assert not dane_matches([record(3, 1, 1, chain[0])], [], "mx.example.com")
+    assert not dane_matches([record(3, 1, 1, chain[0])], [], NAMES, "mx.example.com")
+    assert not dane_matches([record(3, 1, 1, chain[0])], [b"not DER"], NAMES, "mx.example.com")
 
 
 @pytest.mark.parametrize(

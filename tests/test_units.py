@@ -169,7 +169,8 @@ def test_certificate_reader_agrees_with_the_ssl_module(tmp_path):
     assert facts["alt_names"] == ["DNS:mx.example.com", "IP:192.0.2.7", "IP:2001:db8::7"]
     assert facts["subject"].startswith("O=trustme v") and ", OU=Testing cert #" in facts["subject"]
     assert facts["issuer"].startswith("O=trustme v") and ", OU=Testing CA #" in facts["issuer"]
-    assert parse_certificate(b"") == {}
+    with pytest.raises(ValueError, match="runs past the end"):
+        parse_certificate(b"")
 
 
 @pytest.mark.parametrize(
