@@ -14,7 +14,7 @@ OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 MX1 = {"time_mx1_lab_example_127_0_0_2", "time_mx1_lab_example___1"}
 MX2 = {"time_mx2_lab_example_127_0_0_3"}
 COUNTS = {"addresses", "addresses_ok", "dns", "time"}
-NOT_VALID = "TLS certificate not trusted: Hostname mismatch, certificate is not valid for 'mx-n..."
+NOT_VALID = "TLS certificate not trusted: hostname mismatch, certificate is not valid for 'mx-n..."
 
 CASES = {
     "all MX OK": ("all.lab.example", [], OK, "all.lab.example: 3 of 3 addresses OK",
