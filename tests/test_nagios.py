@@ -175,13 +175,17 @@ def test_a_broken_copy_fails_validation(nagios_factory, file, old, new, error):
     assert error in proc.stdout, proc.stdout
 
 
-E2E = """
+HOST = """
 define host {{
     use                     linux-server
     host_name               mail.test
     address                 127.0.0.1
     active_checks_enabled   0
 }}
+"""
+E2E = (
+    HOST
+    + """
 define service {{
     use                     smtp-helo-service
     host_name               mail.test
@@ -195,6 +199,7 @@ define service {{
     check_command           check_smtp_helo!-p {slow_port} -w 0.2 -c 5
 }}
 """
+)
 
 
 def test_nagios_runs_the_shipped_command(nagios_factory):
@@ -279,13 +284,9 @@ def test_a_private_nagios_writes_to_system_paths_only_when_one_is_left_out(
         assert any(changed in line for line in found), found
 
 
-DOMAIN = """
-define host {{
-    use                     linux-server
-    host_name               mail.test
-    address                 127.0.0.1
-    active_checks_enabled   0
-}}
+DOMAIN = (
+    HOST
+    + """
 define service {{
     use                     smtp-helo-service
     host_name               mail.test
@@ -293,6 +294,7 @@ define service {{
     check_command           check_smtp_helo_domain!onedead.lab.example!{options}
 }}
 """
+)
 
 
 def test_nagios_runs_a_mail_domain_check(nagios_factory, mail_lab):
