@@ -110,7 +110,7 @@ def icinga_factory(engine_plugins, made_engines):
 def test_shipped_configuration_validates(icinga_factory):
     proc = icinga_factory().validate()
     assert proc.returncode == 0, proc.stdout
-    assert "Instantiated 5 Services." in proc.stdout  # 4 example services, 1 from the agent
+    assert "Instantiated 6 Services." in proc.stdout  # 4 example services, 2 on the agent
     assert "Finished validating the configuration file(s)." in proc.stdout
 
 
