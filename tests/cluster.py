@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import time
@@ -196,8 +197,9 @@ class Api:
         finally:
             connection.close()
 
-    def up(self) -> bool:
+    def listening(self) -> bool:
         try:
-            return self.request("GET", "/v1/status/ApiListener")[0] == 200
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
         except OSError:
             return False
+        return True

@@ -129,6 +129,7 @@ class Cluster:
     ) -> None:
         """agent_plugins None: an agent without the plugin (an empty PluginDir)."""
         self.master, self.agent = Node(MASTER, ca), Node(AGENT, ca)
+        self.connects = connects
         self.agent_plugins = agent_plugins or self.agent.plugins
         (self.master.zones / "global-templates").mkdir()
         for name in GLOBAL_FILES:
@@ -161,9 +162,14 @@ class Cluster:
         self.agent.assert_running()
 
     def start(self) -> None:
-        self.master.start()
-        self.agent.start()
-        wait_for("the master's API", self.api.up, self.alive)
+        """Start the side that is connected to first: the other then connects at once, not
+        after its reconnect interval of 10 s."""
+        listening = [(self.master, self.api), (self.agent, self.agent_api)]
+        if self.connects == "master":
+            listening.reverse()
+        for node, api in listening:
+            node.start()
+            wait_for(f"the API of {node.name}", api.listening, node.assert_running)
 
     def synced_command(self) -> dict:
         """Wait until the agent runs the configuration synced from the master, with the
