@@ -22,11 +22,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engines import PrivateEngine
+from engines import ICINGA, ICINGA_PATHS, PrivateEngine, icinga_daemon
 from helpers import owned_by, private_directory
 from servers import free_port
 
-ICINGA = "/usr/sbin/icinga2"
 USER = "nagios"
 PKI_AS_ROOT = ["-DRunAsUser=root", "-DRunAsGroup=root"]
 
@@ -89,43 +88,21 @@ class Node(PrivateEngine):
         self.port = free_port()
         self.etc = self.base / "etc"
         self.zones = self.etc / "zones.d"
-        self.data = self.base / "data"
         self.plugins = self.base / "plugins"  # empty unless PluginDir is set elsewhere
         self.zones.mkdir(parents=True)
         self.plugins.mkdir()
-        owned_by(USER, *(self.base / d for d in ("data", "log", "cache", "spool", "run")))
+        self.command = icinga_daemon(self.etc / "icinga2.conf", self.base)
+        self.data = self.base / ICINGA_PATHS["DataDir"]
         ca.install(name, self.data / "certs")
         self.daemon: subprocess.Popen | None = None
-
-    def paths(self) -> dict[str, Path]:
-        """Every path the daemon writes or reads by default, inside the private directory."""
-        directories = {
-            "ConfigDir": self.etc,
-            "ZonesDir": self.zones,
-            "DataDir": self.data,
-            "LogDir": self.base / "log",
-            "CacheDir": self.base / "cache",
-            "SpoolDir": self.base / "spool",
-            "InitRunDir": self.base / "run",
-        }
-        return {
-            **directories,
-            "PidPath": self.base / "run" / "icinga2.pid",
-            "StatePath": self.data / "icinga2.state",
-            "ModAttrPath": self.data / "modified-attributes.conf",
-            "ObjectsPath": self.base / "cache" / "icinga2.debug",
-            "VarsPath": self.base / "cache" / "icinga2.vars",
-        }
 
     def configure(self, text: str) -> None:
         (self.etc / "icinga2.conf").write_text(text)
 
     def start(self) -> None:
-        defines = [f"-D{name}={path}" for name, path in self.paths().items()]
-        command = [ICINGA, "daemon", "-c", str(self.etc / "icinga2.conf"), *defines]
         with (self.base / "daemon.log").open("w") as log:
             self.daemon = subprocess.Popen(
-                command,
+                self.command,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -20,9 +20,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cluster import ICINGA, Api, CertificateAuthority, Node, wait_for
-from engines import broken_copy
-from helpers import ROOT, TIME, parse_perfdata, unavailable
+from cluster import Api, CertificateAuthority, Node, wait_for
+from engines import ICINGA, broken_copy
+from helpers import ROOT, TIME, TIME_PATTERN, parse_perfdata, unavailable
 from servers import smtpd
 
 pytestmark = pytest.mark.integration
@@ -224,7 +224,7 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def ca():
+def ca(system_state_untouched):
     if not Path(ICINGA).exists():
         unavailable("Debian's icinga2 is not installed (.ci/run installs it)")
     if os.geteuid() != 0:
@@ -258,9 +258,9 @@ def assert_agent_ran_the_check(result: dict, plugins: Path, smtp_port: int) -> N
     ], result
     assert (result["state"], result["exit_status"]) == (0, 0), result
     pattern = re.escape(
-        f"SMTP OK - 127.0.0.1:{smtp_port} answered in {TIME}s, "
+        f"SMTP OK - 127.0.0.1:{smtp_port} answered in {TIME}, "
         "banner: 220 mx.test ESMTP aiosmtpd, helo: 250 mx.test"
-    ).replace(re.escape(TIME), r"\d+\.\d{3}")
+    ).replace(re.escape(TIME), TIME_PATTERN)
     assert re.fullmatch(pattern, result["output"].strip()), result
     perfdata = parse_perfdata(" ".join(result["performance_data"]))
     assert set(perfdata) == {"banner", "connect", "dns", "helo", "time"}, result

@@ -42,7 +42,7 @@ object Endpoint NodeName {{}}
 object Zone "master" {{ endpoints = [ NodeName ] }}
 object Zone "global-templates" {{ global = true }}
 """
-# Where a distributed setup keeps each shipped file (README: "Distributed").
+# Where a distributed setup keeps each shipped file (README: "Distributed monitoring").
 LAYOUT = {
     "global-templates": ["smtp_helo-command.conf", "smtp_helo-services.conf"],
     "master": ["smtp_helo-example-hosts.conf", "smtp_helo-distributed-example.conf"],
