@@ -12,6 +12,7 @@ import contextlib
 import http.client
 import json
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -127,6 +128,14 @@ class Node(PrivateEngine):
             if int(session) == self.daemon.pid and state != "Z":
                 left.append(int(stat.parent.name))
         return left
+
+    def users(self) -> set[str]:
+        """The users the processes in the daemon's session run as."""
+        users = set()
+        for pid in self.session():
+            with contextlib.suppress(FileNotFoundError):  # a check that just ended
+                users.add(pwd.getpwuid(Path(f"/proc/{pid}").stat().st_uid).pw_name)
+        return users
 
     def stop(self) -> None:
         """SIGTERM by PID, wait; a process left in the session afterwards fails the test

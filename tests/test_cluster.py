@@ -277,6 +277,7 @@ def test_the_agent_runs_the_synced_command_and_the_master_sees_it_leave(
         cluster.start()
         command = cluster.synced_command()
         results = cluster.check_now({SMTP_SERVICE, HEALTH_SERVICE})
+        assert cluster.master.users() == cluster.agent.users() == {"nagios"}
 
     synced = cluster.agent.data / "api" / "zones" / "global-templates" / "_etc"
     assert (command["zone"], command["source_location"]["path"]) == (
