@@ -10,10 +10,9 @@ service template. `make basket` runs it, and a test fails when the shipped baske
 Two things differ from the file-based command, on purpose:
 - it does not import the ITL template "ipv4-or-ipv6": a basket that brings its own copy of
   an ITL object breaks a later `icingacli director kickstart`, which imports the ITL itself.
-  The -H argument is an Icinga DSL function instead, with the same choice: none with
-  smtp_helo_mx (an empty value leaves the argument out), else smtp_helo_address when set,
-  else the host's address, or its address6 when there is no IPv4 address (or smtp_helo_ipv6
-  is set).
+  The -H argument is an Icinga DSL function instead, with the same choice: smtp_helo_address
+  when set, else the host's address, or its address6 when there is no IPv4 address (or
+  smtp_helo_ipv6 is set).
 - Director 1.10 has no `env` on commands: variables passed through `env` (a secret) are left
   out, and README says to use the password file there.
 """
@@ -34,14 +33,15 @@ COMMAND_CONF = ROOT / "icinga-config" / "icinga2" / "smtp_helo-command.conf"
 NAME = "smtp_helo"
 DATATYPE = "Icinga\\Module\\Director\\DataType\\DataType"
 ADDRESS_FUNCTION = """\
-if (macro("$smtp_helo_mx$") != "") { return "" }
 var address = macro("$smtp_helo_address$")
 if (address != "") { return address }
 if (macro("$smtp_helo_ipv6$") || macro("$address$") == "") { return macro("$address6$") }
 return macro("$address$")"""
 
 _ARGUMENT = re.compile(r'^ {4}"(?P<flag>[^"]+)" = \{\n(?P<body>.*?)^ {4}\}', re.M | re.S)
-_ATTRIBUTE = re.compile(r'^ {6}(?P<key>\w+) = (?P<value>"(?:[^"\\]|\\.)*"|true|false|-?\d+)$', re.M)
+_ATTRIBUTE = re.compile(
+    r'^ {6}(?P<key>\w+) = (?P<value>"(?:[^"\\]|\\.)*"|true|false|-?\d+|\{\{.*\}\})$', re.M
+)
 _VARIABLE = re.compile(r"^\$(\w+)\$$")
 
 
@@ -50,10 +50,19 @@ def command_arguments(text: str) -> dict[str, dict]:
     arguments = {}
     for match in _ARGUMENT.finditer(text):
         arguments[match["flag"]] = {
-            attribute["key"]: json.loads(attribute["value"])
+            key: value
             for attribute in _ATTRIBUTE.finditer(match["body"])
+            for key, value in _attribute(attribute["key"], attribute["value"]).items()
         }
     return arguments
+
+
+def _attribute(key: str, value: str) -> dict:
+    """One attribute of an argument; an Icinga DSL expression ({{ ... }}, the -H set_if that
+    leaves -H out for a mail domain) goes to Director as an expression."""
+    if value.startswith("{{"):  # Director renders an expression inside {{ }} itself
+        return {key: value[2:-2].strip(), f"{key}_format": "expression"}
+    return {key: json.loads(value)}
 
 
 def _variable(argument: dict) -> str | None:
@@ -72,7 +81,7 @@ def _datafield(number: int, variable: str, flag: str, argument: dict) -> dict:
     option = _option(flag)
     spelled = max(option.flags, key=len)
     words = variable.removeprefix("smtp_helo_").replace("_", " ")
-    if "set_if" in argument:
+    if "set_if" in argument and "value" not in argument:
         kind = "Boolean"
     elif argument.get("repeat_key") is not None:
         kind = "Array"
