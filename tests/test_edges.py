@@ -14,6 +14,7 @@ import termios
 import time
 
 import pytest
+import trustme
 from helpers import CHECK, HELO, LOOPBACK, assert_status, check_server, run_check, unavailable
 from servers import Peer, ScriptedServer, free_port
 
@@ -72,6 +73,15 @@ def test_every_bad_value_is_one_unknown_line_at_parse_time(args, message):
         return
     assert_status(run, 3, f"SMTP UNKNOWN - {message}")
     assert run.lines == [run.status] and run.stderr == "", run
+
+
+def test_tls_set_up_and_the_ca_file_are_inside_the_deadline(tmp_path):
+    """Loading ssl, the CA store and --ca-file takes milliseconds: more than -t 0.001."""
+    ca_file = tmp_path / "ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(ca_file))
+    args = ("-S", "--ca-file", str(ca_file), "-t", "0.001", "--timeout-state", "unknown")
+    run = run_check("-H", LOOPBACK, "-p", str(free_port()), *args)
+    assert_status(run, 3, "SMTP UNKNOWN - check aborted after 0.001s")
 
 
 @pytest.fixture
