@@ -167,7 +167,8 @@ def search_within_deadline(pattern: re.Pattern, lines: list[str]) -> bool:
         try:
             _signal.signal(_signal.SIGTERM, _signal.SIG_DFL)
             _signal.signal(_signal.SIGALRM, _signal.SIG_DFL)
-            _signal.setitimer(_signal.ITIMER_REAL, left)
+            if left < float("inf"):  # armed, as it is in every run of the plugin
+                _signal.setitimer(_signal.ITIMER_REAL, left)
             os.write(write_end, b"1" if any(map(pattern.search, lines)) else b"0")
         finally:
             os._exit(0)
