@@ -26,7 +26,7 @@ from pathlib import Path
 import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from helpers import private_directory, unavailable
+from helpers import private_directory, stop_process, unavailable
 from servers import free_port, smtpd
 
 # Each SMTP listener's address and the names its certificate carries.
@@ -133,13 +133,7 @@ class Daemon:
             time.sleep(0.1)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
 
 def _dig(port: int, *query: str) -> str:
