@@ -362,7 +362,9 @@ DESCRIPTION = """\
 Checks that an SMTP server is available: connects, reads the 220 banner, says EHLO
 (or HELO) and QUIT, and reports the response time (connect to the end of the EHLO
 reply) with the time of each phase as perfdata. A banner other than 220 or an EHLO/HELO
-reply other than 250 is CRITICAL, as is a server that is down, refuses or times out."""
+reply other than 250 is CRITICAL, as is a server that is down, refuses or times out.
+With --mx it checks a mail domain: every address of every MX host, all at once, with
+DANE (--dane) and MTA-STS (--mta-sts) if asked."""
 EXAMPLES = """\
 examples:
   check_smtp_helo -H mx.example.com -w 1 -c 2
