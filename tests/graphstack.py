@@ -8,7 +8,8 @@ once per session:
 - `carbon`: a carbon-cache; `carbon.metrics()` lists the whisper paths, `carbon.fetch(path)`
   reads one the way whisper-fetch does.
 - `graphite_web`: graphite-web on that whisper directory; `graphite_web.url` is its base URL,
-  `graphite_web.render(target)` its JSON render API.
+  `graphite_web.render(target)` its JSON render API, `graphite_web.module_charts(...)` the
+  PNGs that icingaweb2-module-graphite draws from a template file.
 - `influxd`: an InfluxDB 1.x with the database `icinga2`; `influxd.query(q)` runs InfluxQL.
 - `writer_icinga(body)` makes a `WriterIcinga`: a private Icinga 2 whose configuration already
   has a GraphiteWriter and an InfluxdbWriter pointing at the daemons above; add the hosts and
@@ -23,6 +24,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.parse
 import urllib.request
@@ -39,6 +41,8 @@ DJANGO = "/usr/bin/django-admin"
 GRAPHITE_WEB = "/usr/lib/python3/dist-packages/graphite"
 INFLUXD = "/usr/bin/influxd"
 INFLUX_DATABASE = "icinga2"
+GRAPHITE_MODULE = "/usr/share/icingaweb2/modules/graphite"
+MODULE_RENDERER = Path(__file__).with_name("graphite_module.php")
 # Slots of 2 s for checks every 1 s: Icinga schedules the next check a full interval after
 # the result arrived, so a slot as long as the interval would be left empty now and then.
 RETENTION = "2s:1h"
@@ -220,6 +224,38 @@ DATABASES = {{"default": {{"ENGINE": "django.db.backends.sqlite3",
         """The render API's JSON: [{"target": ..., "datapoints": [[value, t], ...]}]."""
         data = self.get("/render", target=target, format="json", **{"from": f"-{seconds}s"})
         return json.loads(data)
+
+    def module_charts(
+        self,
+        template: Path,
+        host: str,
+        service: str,
+        *,
+        command: str = "smtp_helo",
+        seconds: int = 3600,
+        size: tuple[int, int] = (800, 300),
+        legend: bool = False,
+    ) -> list[dict]:
+        """The charts icingaweb2-module-graphite's own code draws for a service from a
+        template file: [{"template", "metrics": {curve: path}, "png": path}], PNGs kept
+        in this daemon's directory."""
+        if not Path(GRAPHITE_MODULE).exists() or not shutil.which("php"):
+            unavailable("icingaweb2-module-graphite or php-cli is missing (.ci/run installs them)")
+        config = self.base / "icingaweb2"
+        if not config.exists():
+            (config / "enabledModules").mkdir(parents=True)
+            (config / "enabledModules" / "graphite").symlink_to(GRAPHITE_MODULE)
+        output = Path(tempfile.mkdtemp(dir=self.base, prefix="charts-"))
+        arguments = [template, self.url, output, host, service, command, seconds, *size]
+        proc = subprocess.run(
+            ["php", MODULE_RENDERER, *map(str, arguments), "1" if legend else "0"],
+            env={**os.environ, "ICINGAWEB_CONFIGDIR": str(config)},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return json.loads(proc.stdout)
 
     def stop(self) -> None:
         self.daemon.stop()

@@ -1,0 +1,238 @@
+"""Integration: the shipped graph definitions, proven from plugin to picture.
+
+One private Icinga 2 runs the shipped CheckCommand every second against two servers: one
+that delays its banner and its EHLO reply by DELAY, one with STARTTLS checked with -D. Its
+GraphiteWriter feeds a private carbon-cache (read back by graphite-web and by the
+icingaweb2-module-graphite's own PHP code), its InfluxdbWriter a private influxd (queried
+with every query of the shipped Grafana dashboard). The PNP4Nagios template is run by
+php-cli on an RRD built as PNP's process_perfdata.pl builds it, and drawn by rrdtool.
+"""
+
+from __future__ import annotations
+
+import datetime
+import shutil
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import trustme
+from graphstack import Carbon, Influxd
+from helpers import ROOT, private_directory
+from pictures import colours
+from servers import ScriptedServer, delayed, smtpd
+
+pytestmark = pytest.mark.integration
+
+HOST = "mail.test"  # GraphiteWriter writes it as mail_test
+SHIPPED = ROOT / "icinga-config"
+DELAY = 0.25  # before the banner and before the EHLO reply: time is about 2 x DELAY
+WARNING, CRITICAL, TIMEOUT = 0.4, 1.0, 10
+CERT_DAYS = 90.5
+PHASES = ("connect", "tls", "banner", "helo")  # stacked, in this order; time is their sum
+# The perfdata labels each service sends: a renamed label fails these tests.
+SERVICES = {
+    "smtp-delay": {"dns", "connect", "banner", "helo", "time"},
+    "smtp-tls": {"dns", "connect", "tls", "banner", "helo", "time", "cert_days"},
+    "smtp-silent": {"dns", "connect"},  # no banner within -t 1: CRITICAL, no time
+}
+CHECKS = """
+object Host "{host}" {{
+  check_command = "dummy"
+  enable_active_checks = false
+  address = "127.0.0.1"
+}}
+template Service "every-second" {{
+  check_interval = 1s
+  retry_interval = 1s
+}}
+object Service "smtp-delay" {{
+  import "every-second"
+  host_name = "{host}"
+  check_command = "smtp_helo"
+  vars.smtp_helo_port = {delay_port}
+  vars.smtp_helo_warning = {warning}
+  vars.smtp_helo_critical = {critical}
+}}
+object Service "smtp-tls" {{
+  import "every-second"
+  host_name = "{host}"
+  check_command = "smtp_helo"
+  vars.smtp_helo_port = {tls_port}
+  vars.smtp_helo_starttls = true
+  vars.smtp_helo_ca_file = "{ca_file}"
+  vars.smtp_helo_certificate_days = "30,14"
+}}
+object Service "smtp-silent" {{
+  import "every-second"
+  host_name = "{host}"
+  check_command = "smtp_helo"
+  vars.smtp_helo_port = {silent_port}
+  vars.smtp_helo_timeout = 1
+}}
+"""
+
+
+@dataclass
+class Servers:
+    delaying: int
+    tls: int
+    silent: int
+    ca_file: Path
+
+
+@pytest.fixture(scope="module")
+def servers():
+    """The three SMTP servers the checks talk to, and the CA file for the TLS one."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca = trustme.CA()
+    directory = private_directory("ca")
+    ca.cert_pem.write_to_path(str(directory / "ca.pem"))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert(
+        "localhost",
+        "127.0.0.1",
+        not_before=now - datetime.timedelta(days=1),
+        not_after=now + datetime.timedelta(days=CERT_DAYS),
+    ).configure_cert(context)
+    with (
+        ScriptedServer(delayed(DELAY, DELAY)) as delaying,
+        ScriptedServer(lambda peer: peer.hold()) as silent,
+        smtpd(ident="ESMTP aiosmtpd", tls_context=context) as tls_port,
+    ):
+        yield Servers(delaying.port, tls_port, silent.port, directory / "ca.pem")
+    shutil.rmtree(directory)
+
+
+def graphite_path(service: str, label: str, field: str = "value") -> str:
+    return f"icinga2.mail_test.services.{service}.smtp_helo.perfdata.{label}.{field}"
+
+
+def slots(carbon: Carbon, metric: str) -> dict[int, float]:
+    """The filled whisper slots of a metric by timestamp."""
+    return {t: v for t, v in carbon.fetch(metric) if v is not None}
+
+
+def influx_points(influxd: Influxd, service: str, label: str) -> list[list]:
+    result = influxd.query(
+        f'SELECT "value", "warn", "crit", "min", "max" FROM "smtp_helo" '
+        f"WHERE \"hostname\" = '{HOST}' AND \"service\" = '{service}' AND \"metric\" = '{label}'"
+    )[0]
+    return result["series"][0]["values"] if "series" in result else []
+
+
+@pytest.fixture(scope="module")
+def graph_run(writer_icinga, carbon, influxd, servers):
+    """Icinga 2 runs the services until carbon and influxd hold several results of each
+    (the first results may be lost while GraphiteWriter connects: it retries every 10 s)."""
+    icinga = writer_icinga(
+        CHECKS.format(
+            host=HOST,
+            delay_port=servers.delaying,
+            tls_port=servers.tls,
+            silent_port=servers.silent,
+            ca_file=servers.ca_file,
+            warning=WARNING,
+            critical=CRITICAL,
+        )
+    )
+
+    def enough() -> bool:
+        stored = carbon.metrics()
+        return all(
+            graphite_path(service, label) in stored
+            and len(slots(carbon, graphite_path(service, label))) >= 3
+            and len(influx_points(influxd, service, label)) >= 3
+            for service, labels in SERVICES.items()
+            for label in labels
+        )
+
+    icinga.run_until(icinga.command(), enough, timeout=90)
+    return icinga
+
+
+def expected_paths() -> set[str]:
+    paths = set()
+    for service, labels in SERVICES.items():
+        for label in labels:
+            paths.add(graphite_path(service, label))
+            if label != "cert_days":  # a count of days: no min
+                paths.add(graphite_path(service, label, "min"))
+        if "time" in labels:
+            paths.add(graphite_path(service, "time", "max"))
+    paths |= {graphite_path("smtp-delay", "time", field) for field in ("warn", "crit")}
+    # -D 30,14 sends cert_days=...;30:;14: and Icinga 2 drops range thresholds: no warn/crit.
+    return paths
+
+
+def test_graphite_writer_stores_exactly_these_metrics(graph_run, carbon):
+    assert carbon.metrics() == expected_paths()
+
+
+def test_stored_values(graph_run, carbon):
+    time_slots = slots(carbon, graphite_path("smtp-delay", "time"))
+    for t, total in time_slots.items():
+        assert 2 * DELAY <= total < 2 * DELAY + 0.15, (t, total)
+    for service in ("smtp-delay", "smtp-tls"):
+        phases = [
+            slots(carbon, graphite_path(service, p)) for p in PHASES if p in SERVICES[service]
+        ]
+        for t, total in slots(carbon, graphite_path(service, "time")).items():
+            assert sum(phase[t] for phase in phases) == pytest.approx(total, abs=0.002), t
+    fields = {"warn": WARNING, "crit": CRITICAL, "min": 0, "max": TIMEOUT}
+    for field, expected in fields.items():
+        assert set(slots(carbon, graphite_path("smtp-delay", "time", field)).values()) == {expected}
+    days = set(slots(carbon, graphite_path("smtp-tls", "cert_days")).values())
+    assert all(CERT_DAYS - 0.1 < d <= CERT_DAYS for d in days), days
+
+
+def test_graphite_web_renders_what_whisper_holds(graph_run, carbon, graphite_web):
+    for metric in sorted(expected_paths()):
+        (series,) = graphite_web.render(metric)
+        assert series["target"] == metric
+        rendered = {t: v for v, t in series["datapoints"] if v is not None}
+        assert rendered == slots(carbon, metric), metric
+
+
+GRAPHITE_TEMPLATE = SHIPPED / "graphite" / "smtp_helo.ini"
+PHASE_COLOURS = {
+    "connect": "#3b6fb6",
+    "tls": "#8f5fbf",
+    "banner": "#2ca02c",
+    "helo": "#17becf",
+    "time": "#f0c419",
+    "warning": "#ff8c00",
+    "critical": "#e31a1c",
+}
+
+
+@pytest.mark.parametrize(
+    ("service", "curves", "visible"),
+    [
+        (
+            "smtp-delay",
+            {"connect", "banner", "helo", "time", "warning", "critical"},
+            {"banner", "helo", "time", "warning", "critical"},  # connect: under a pixel
+        ),
+        ("smtp-tls", {"connect", "tls", "banner", "helo", "time"}, None),
+        ("smtp-silent", {"connect"}, None),
+    ],
+)
+def test_graphite_module_draws_the_phases(graph_run, graphite_web, service, curves, visible):
+    """The module's own code loads the template, finds the metrics, and graphite-web draws
+    every curve: each one's colour is in the picture (the legend is off)."""
+    charts = graphite_web.module_charts(GRAPHITE_TEMPLATE, HOST, service, seconds=30)
+    (phases,) = (chart for chart in charts if chart["template"] == "smtp_helo-phases")
+    assert set(phases["metrics"]) == curves
+    for curve, metric in phases["metrics"].items():
+        label, field = metric.split(".")[-2:]
+        assert metric == graphite_path(service, label, field), curve
+    seen = colours(Path(phases["png"]).read_bytes())
+    drawn = {curve for curve in curves if seen[PHASE_COLOURS[curve]] >= 20}
+    assert drawn == (visible or curves), seen.most_common(12)
+    certificate = [chart for chart in charts if chart["template"] == "smtp_helo-certificate"]
+    assert len(certificate) == ("cert_days" in SERVICES[service])
+    for chart in certificate:
+        assert chart["metrics"] == {"days": graphite_path(service, "cert_days")}
+        assert colours(Path(chart["png"]).read_bytes())["#3b6fb6"] >= 100
