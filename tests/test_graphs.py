@@ -11,6 +11,8 @@ php-cli on an RRD built as PNP's process_perfdata.pl builds it, and drawn by rrd
 from __future__ import annotations
 
 import datetime
+import json
+import re
 import shutil
 import ssl
 from dataclasses import dataclass
@@ -236,3 +238,58 @@ def test_graphite_module_draws_the_phases(graph_run, graphite_web, service, curv
     for chart in certificate:
         assert chart["metrics"] == {"days": graphite_path(service, "cert_days")}
         assert colours(Path(chart["png"]).read_bytes())["#3b6fb6"] >= 100
+
+
+DASHBOARD = SHIPPED / "grafana" / "smtp_helo-influxdb.json"
+GRAFANA_VARIABLES = {"$command": "smtp_helo", "$hostname": HOST}
+
+
+def grafana_query(query: str, service: str) -> str:
+    """A dashboard query as Grafana sends it for this host and service, over the last hour."""
+    macros = {**GRAFANA_VARIABLES, "$service": service, "$timeFilter": "time > now() - 1h"}
+    for name, value in {**macros, "$__interval": "2s"}.items():
+        query = query.replace(name, value)
+    assert "$" not in query, query
+    return query
+
+
+def test_grafana_variables_list_the_hosts_and_services(graph_run, influxd):
+    dashboard = json.loads(DASHBOARD.read_text())
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert set(variables) == {"hostname", "service", "command"}  # as icingaweb2-module-grafana
+    assert variables["command"]["query"] == "smtp_helo"
+    for name, expected in (("hostname", {HOST}), ("service", set(SERVICES))):
+        query = grafana_query(variables[name]["query"], "")
+        (series,) = influxd.query(query)[0]["series"]
+        assert {value for _, value in series["values"]} == expected, query
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_every_grafana_query_returns_its_series(graph_run, influxd, service):
+    """Each panel query returns its series exactly when the service sends that label; the
+    threshold query only where -w/-c are set. Values are in milliseconds (days for cert_days)."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    queried = set()
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            query = target["query"]
+            (label,) = re.findall(r"\"metric\" = '(\w+)'", query)
+            aliases = re.findall(r'AS "([\w ]+)"', query)
+            queried.add(label)
+            result = influxd.query(grafana_query(query, service))[0]
+            thresholds = aliases == ["warning", "critical"]
+            expected = label in SERVICES[service] and (not thresholds or service == "smtp-delay")
+            assert ("series" in result) == expected, (query, result)
+            if not expected:
+                continue
+            (series,) = result["series"]
+            assert series["columns"] == ["time", *aliases]
+            rows = [row[1:] for row in series["values"]]
+            assert len(rows) >= 3, query
+            if thresholds:
+                assert set(map(tuple, rows)) == {(WARNING * 1000, CRITICAL * 1000)}
+            elif label == "time" and service == "smtp-delay":
+                assert all(2000 * DELAY <= ms < 2000 * DELAY + 150 for (ms,) in rows), rows
+            elif label == "cert_days":
+                assert all(CERT_DAYS - 0.1 < days <= CERT_DAYS for (days,) in rows), rows
+    assert queried == {*PHASES, "time", "cert_days"}
