@@ -13,15 +13,18 @@ from __future__ import annotations
 import datetime
 import json
 import re
+import shlex
 import shutil
 import ssl
+import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import trustme
 from graphstack import Carbon, Influxd
-from helpers import ROOT, private_directory
+from helpers import ROOT, Perf, private_directory, run_check, unavailable
 from pictures import colours
 from servers import ScriptedServer, delayed, smtpd
 
@@ -207,6 +210,7 @@ PHASE_COLOURS = {
     "warning": "#ff8c00",
     "critical": "#e31a1c",
 }
+CERTIFICATE_COLOUR = "#1b9e77"
 
 
 @pytest.mark.parametrize(
@@ -237,7 +241,7 @@ def test_graphite_module_draws_the_phases(graph_run, graphite_web, service, curv
     assert len(certificate) == ("cert_days" in SERVICES[service])
     for chart in certificate:
         assert chart["metrics"] == {"days": graphite_path(service, "cert_days")}
-        assert colours(Path(chart["png"]).read_bytes())["#3b6fb6"] >= 100
+        assert colours(Path(chart["png"]).read_bytes())[CERTIFICATE_COLOUR] >= 100
 
 
 DASHBOARD = SHIPPED / "grafana" / "smtp_helo-influxdb.json"
@@ -293,3 +297,101 @@ def test_every_grafana_query_returns_its_series(graph_run, influxd, service):
             elif label == "cert_days":
                 assert all(CERT_DAYS - 0.1 < days <= CERT_DAYS for (days,) in rows), rows
     assert queried == {*PHASES, "time", "cert_days"}
+
+
+PNP_TEMPLATE = SHIPPED / "pnp4nagios" / "check_smtp_helo.php"
+PNP_RUNNER = Path(__file__).with_name("pnp_template.php")
+PNP_COLOURS = {**PHASE_COLOURS, "days": CERTIFICATE_COLOUR}
+
+
+def pnp_variables(rrd: Path, perfdata: dict[str, Perf], service: str) -> dict:
+    """What process_perfdata.pl records for one service (RRD_STORAGE_TYPE = SINGLE: one
+    RRD, data sources named 1, 2, ... in perfdata order), as PNP hands it to a template.
+    A range threshold 'a:' is kept as its lower end, WARN_MIN/CRIT_MIN."""
+    variables: dict = {"hostname": HOST, "servicedesc": service}
+    for i, (label, perf) in enumerate(perfdata.items(), start=1):
+        fields = {"RRDFILE": str(rrd), "DS": str(i), "NAME": label, "UNIT": perf.uom}
+        fields |= {"ACT": perf.value, "MIN": perf.min, "MAX": perf.max}
+        for kind, given in (("WARN", perf.warn), ("CRIT", perf.crit)):
+            low, colon, high = given.partition(":")
+            fields[kind] = "" if colon else given
+            fields[f"{kind}_MIN"] = low if colon else ""
+            fields[f"{kind}_MAX"] = high
+        for name, value in fields.items():
+            variables.setdefault(name, {})[str(i)] = value
+    return variables
+
+
+@pytest.mark.parametrize(
+    ("service", "options", "graphs"),
+    [
+        (
+            "smtp-delay",
+            ["-w", str(WARNING), "-c", str(CRITICAL)],
+            {
+                "SMTP phases": {"banner", "helo", "time", "warning", "critical"}
+            },  # connect: 0 or 1 px
+        ),
+        (
+            "smtp-tls",
+            ["-S", "-D", "30,14"],
+            {
+                "SMTP phases": {"connect", "tls", "banner", "helo", "time"},
+                "Certificate days left": {"days", "warning", "critical"},
+            },
+        ),
+        ("smtp-silent", ["-t", "1"], {"SMTP phases": {"connect"}}),
+    ],
+)
+def test_pnp4nagios_template_draws_with_rrdtool(servers, service, options, graphs):
+    """Real plugin output into an RRD as PNP builds it, the shipped template run by php-cli,
+    its $opt and $def drawn by rrdtool graph: every curve's colour is in the picture."""
+    if not shutil.which("rrdtool") or not shutil.which("php"):
+        unavailable("rrdtool or php-cli is missing (.ci/run installs them)")
+    port = {"smtp-delay": servers.delaying, "smtp-tls": servers.tls}.get(service, servers.silent)
+    extra = ["--ca-file", str(servers.ca_file)] if service == "smtp-tls" else []
+    runs = [run_check("-H", "127.0.0.1", "-p", str(port), *options, *extra) for _ in range(4)]
+    assert {tuple(run.perfdata) for run in runs} == {tuple(runs[0].perfdata)}, runs
+    assert set(runs[0].perfdata) == SERVICES[service]
+    directory = private_directory("pnp")
+    rrd = directory / f"{service}.rrd"
+    start = int(time.time()) - 60
+    sources = [f"DS:{i}:GAUGE:8460:U:U" for i in range(1, len(runs[0].perfdata) + 1)]
+    archives = [f"RRA:{cf}:0.5:1:600" for cf in ("AVERAGE", "MIN", "MAX")]
+    subprocess.run(
+        ["rrdtool", "create", rrd, "--start", str(start - 1), "--step", "1", *sources, *archives],
+        check=True,
+    )
+    for second, run in enumerate(runs):
+        values = ":".join(perf.value for perf in run.perfdata.values())
+        for t in range(start + 10 * second, start + 10 * second + 10):  # a result per 10 s
+            subprocess.run(["rrdtool", "update", rrd, f"{t}:{values}"], check=True)
+    (directory / "variables.json").write_text(
+        json.dumps(pnp_variables(rrd, runs[-1].perfdata, service))
+    )
+    proc = subprocess.run(
+        ["php", PNP_RUNNER, directory / "variables.json", PNP_TEMPLATE],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0 and not proc.stderr, proc
+    template = json.loads(proc.stdout)
+    assert sorted(template["ds_name"].values()) == sorted(graphs)
+    for number, name in template["ds_name"].items():
+        png = directory / f"{number}.png"
+        command = ["rrdtool", "graph", png, "--start", str(start), "--end", str(start + 40)]
+        command += ["--width", "500", "--height", "200"]
+        subprocess.run(
+            [
+                *command,
+                *shlex.split(template["opt"][number]),
+                *shlex.split(template["def"][number]),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        seen = colours(png.read_bytes())
+        drawn = {curve for curve, colour in PNP_COLOURS.items() if seen[colour] >= 20}
+        assert graphs[name] <= drawn <= graphs[name] | {"connect"}, (name, seen.most_common(12))
+    shutil.rmtree(directory)
