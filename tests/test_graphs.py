@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 import trustme
-from graphstack import Carbon, Influxd
+from graphstack import Carbon
 from helpers import ROOT, Perf, private_directory, run_check, unavailable
 from pictures import colours
 from servers import ScriptedServer, delayed, smtpd
@@ -119,14 +119,6 @@ def slots(carbon: Carbon, metric: str) -> dict[int, float]:
     return {t: v for t, v in carbon.fetch(metric) if v is not None}
 
 
-def influx_points(influxd: Influxd, service: str, label: str) -> list[list]:
-    result = influxd.query(
-        f'SELECT "value", "warn", "crit", "min", "max" FROM "smtp_helo" '
-        f"WHERE \"hostname\" = '{HOST}' AND \"service\" = '{service}' AND \"metric\" = '{label}'"
-    )[0]
-    return result["series"][0]["values"] if "series" in result else []
-
-
 @pytest.fixture(scope="module")
 def graph_run(writer_icinga, carbon, influxd, servers):
     """Icinga 2 runs the services until carbon and influxd hold several results of each
@@ -144,14 +136,21 @@ def graph_run(writer_icinga, carbon, influxd, servers):
     )
 
     def enough() -> bool:
-        stored = carbon.metrics()
-        return all(
-            graphite_path(service, label) in stored
-            and len(slots(carbon, graphite_path(service, label))) >= 3
-            and len(influx_points(influxd, service, label)) >= 3
-            for service, labels in SERVICES.items()
-            for label in labels
-        )
+        """Three results of every label a service sent, whatever the labels are: the tests
+        say which ones they expect."""
+        for service in SERVICES:
+            stored = [m for m in carbon.metrics() if f".services.{service}." in m]
+            counts = influxd.query(
+                f'SELECT count("value") FROM "smtp_helo" WHERE "service" = \'{service}\' '
+                'GROUP BY "metric"'
+            )[0].get("series", [])
+            if not stored or not counts:
+                return False
+            if min(len(slots(carbon, m)) for m in stored) < 3:
+                return False
+            if min(series["values"][0][1] for series in counts) < 3:
+                return False
+        return True
 
     icinga.run_until(icinga.command(), enough, timeout=90)
     return icinga
@@ -211,21 +210,27 @@ PHASE_COLOURS = {
     "critical": "#e31a1c",
 }
 CERTIFICATE_COLOUR = "#1b9e77"
+CURVE_COLOURS = {**PHASE_COLOURS, "days": CERTIFICATE_COLOUR}
+FAINT = {"connect"}  # well under a millisecond on loopback: a row of pixels, or none
+
+
+def assert_drawn(png: Path, curves: set[str]) -> None:
+    """Each curve's colour covers pixels of the picture (drawn with no legend), and no
+    other curve's does; a faint curve may be too thin to show."""
+    seen = colours(png.read_bytes())
+    drawn = {curve for curve, colour in CURVE_COLOURS.items() if seen[colour] >= 20}
+    assert curves - FAINT <= drawn <= curves, (png.name, seen.most_common(12))
 
 
 @pytest.mark.parametrize(
-    ("service", "curves", "visible"),
+    ("service", "curves"),
     [
-        (
-            "smtp-delay",
-            {"connect", "banner", "helo", "time", "warning", "critical"},
-            {"banner", "helo", "time", "warning", "critical"},  # connect: under a pixel
-        ),
-        ("smtp-tls", {"connect", "tls", "banner", "helo", "time"}, None),
-        ("smtp-silent", {"connect"}, None),
+        ("smtp-delay", {"connect", "banner", "helo", "time", "warning", "critical"}),
+        ("smtp-tls", {"connect", "tls", "banner", "helo", "time"}),
+        ("smtp-silent", {"connect"}),
     ],
 )
-def test_graphite_module_draws_the_phases(graph_run, graphite_web, service, curves, visible):
+def test_graphite_module_draws_the_phases(graph_run, graphite_web, service, curves):
     """The module's own code loads the template, finds the metrics, and graphite-web draws
     every curve: each one's colour is in the picture (the legend is off)."""
     charts = graphite_web.module_charts(GRAPHITE_TEMPLATE, HOST, service, seconds=30)
@@ -234,14 +239,12 @@ def test_graphite_module_draws_the_phases(graph_run, graphite_web, service, curv
     for curve, metric in phases["metrics"].items():
         label, field = metric.split(".")[-2:]
         assert metric == graphite_path(service, label, field), curve
-    seen = colours(Path(phases["png"]).read_bytes())
-    drawn = {curve for curve in curves if seen[PHASE_COLOURS[curve]] >= 20}
-    assert drawn == (visible or curves), seen.most_common(12)
+    assert_drawn(Path(phases["png"]), curves)
     certificate = [chart for chart in charts if chart["template"] == "smtp_helo-certificate"]
     assert len(certificate) == ("cert_days" in SERVICES[service])
     for chart in certificate:
         assert chart["metrics"] == {"days": graphite_path(service, "cert_days")}
-        assert colours(Path(chart["png"]).read_bytes())[CERTIFICATE_COLOUR] >= 100
+        assert_drawn(Path(chart["png"]), {"days"})
 
 
 DASHBOARD = SHIPPED / "grafana" / "smtp_helo-influxdb.json"
@@ -301,7 +304,6 @@ def test_every_grafana_query_returns_its_series(graph_run, influxd, service):
 
 PNP_TEMPLATE = SHIPPED / "pnp4nagios" / "check_smtp_helo.php"
 PNP_RUNNER = Path(__file__).with_name("pnp_template.php")
-PNP_COLOURS = {**PHASE_COLOURS, "days": CERTIFICATE_COLOUR}
 
 
 def pnp_variables(rrd: Path, perfdata: dict[str, Perf], service: str) -> dict:
@@ -328,9 +330,7 @@ def pnp_variables(rrd: Path, perfdata: dict[str, Perf], service: str) -> dict:
         (
             "smtp-delay",
             ["-w", str(WARNING), "-c", str(CRITICAL)],
-            {
-                "SMTP phases": {"banner", "helo", "time", "warning", "critical"}
-            },  # connect: 0 or 1 px
+            {"SMTP phases": {"connect", "banner", "helo", "time", "warning", "critical"}},
         ),
         (
             "smtp-tls",
@@ -391,7 +391,5 @@ def test_pnp4nagios_template_draws_with_rrdtool(servers, service, options, graph
             check=True,
             capture_output=True,
         )
-        seen = colours(png.read_bytes())
-        drawn = {curve for curve, colour in PNP_COLOURS.items() if seen[colour] >= 20}
-        assert graphs[name] <= drawn <= graphs[name] | {"connect"}, (name, seen.most_common(12))
+        assert_drawn(png, graphs[name])
     shutil.rmtree(directory)
