@@ -1,4 +1,4 @@
-# check_smtp_helo: make demo | make test | make lint | make fuzz | make bench
+# check_smtp_helo: make demo | make test | make lint | make fuzz | make bench | make graphs
 #
 # PYTHON builds .venv. The project is installed into it (not in editable mode), so the
 # tests run the console script exactly as an administrator's installation would.
@@ -13,7 +13,7 @@ BENCH_PYTHON ?= $(firstword $(wildcard /usr/bin/python3) $(PYTHON))
 BENCH_VENV   ?= .venv-bench
 SOURCES := setup.cfg pyproject.toml $(wildcard check_smtp_helo/*.py)
 
-.PHONY: demo test lint fuzz bench clean
+.PHONY: demo test lint fuzz bench graphs clean
 
 # $(call venv,PYTHON,DIR): DIR is a venv of PYTHON with the project and its test extras
 define venv
@@ -51,6 +51,12 @@ bench: $(BENCH_VENV)/.installed
 	@test -x /usr/bin/time -a -x /usr/lib/nagios/plugins/check_smtp || [ "$$(id -u)" != 0 ] || \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q time monitoring-plugins-standard
 	$(BENCH_VENV)/bin/python benchmarks/bench.py
+
+## make graphs: redraw README's graph (GRAPHS_OUTPUT, default docs/images/smtp_helo-graphite.png)
+## from a real run: Icinga 2 checks a slowing server for GRAPHS_MINUTES (2), GraphiteWriter,
+## carbon-cache, graphite-web and icingaweb2-module-graphite draw it. Needs root, like make test.
+graphs: $(STAMP)
+	$(BIN)/python -m pytest -q -s tests/make_graphs.py
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) build *.egg-info .pytest_cache .ruff_cache
