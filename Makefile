@@ -13,7 +13,7 @@ BENCH_PYTHON ?= $(firstword $(wildcard /usr/bin/python3) $(PYTHON))
 BENCH_VENV   ?= .venv-bench
 SOURCES := setup.cfg pyproject.toml $(wildcard check_smtp_helo/*.py)
 
-.PHONY: demo test lint fuzz bench graphs clean
+.PHONY: demo test lint fuzz bench basket graphs clean
 
 # $(call venv,PYTHON,DIR): DIR is a venv of PYTHON with the project and its test extras
 define venv
@@ -51,6 +51,10 @@ bench: $(BENCH_VENV)/.installed
 	@test -x /usr/bin/time -a -x /usr/lib/nagios/plugins/check_smtp || [ "$$(id -u)" != 0 ] || \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q time monitoring-plugins-standard
 	$(BENCH_VENV)/bin/python benchmarks/bench.py
+
+## make basket: the Icinga Director basket, rebuilt from the shipped CheckCommand
+basket:
+	$(PYTHON) tools/director_basket.py > icinga-config/director/smtp_helo-basket.json
 
 ## make graphs: redraw README's graph (GRAPHS_OUTPUT, default docs/images/smtp_helo-graphite.png)
 ## from a real run: Icinga 2 checks a slowing server for GRAPHS_MINUTES (2), GraphiteWriter,

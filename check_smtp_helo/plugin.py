@@ -10,6 +10,7 @@ import time
 import nagiosplugin
 from nagiosplugin.output import Output
 
+from .base import LONG_LINE, STATUS_LINE, safe
 from .smtp import Reply, Session, Target, converse, endpoint
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
@@ -19,13 +20,19 @@ if TYPE_CHECKING:
 _log = logging.getLogger("nagiosplugin.check_smtp_helo")
 
 PHASES = ("dns", "connect", "tls", "banner", "helo")
-SHOWN_TEXT = 120  # characters of server text on the status line
 LOG_LEVELS = {0: logging.WARNING, 1: logging.WARNING, 2: logging.INFO}
 
 
 def decimal(value: float) -> str:
     """A measured value for perfdata: plain decimal, microseconds (never 1e-06)."""
     return f"{value:.6f}"
+
+
+def duration(seconds: float) -> str:
+    """A time for the status line: milliseconds below one second (0.4 ms), else seconds."""
+    if seconds * 1000 < 999.95:
+        return f"{seconds * 1000:.1f} ms"
+    return f"{seconds:.3f}s"
 
 
 def number(value: float) -> str:
@@ -44,11 +51,6 @@ def range_text(threshold: nagiosplugin.Range) -> str:
     if threshold.end != float("inf"):
         text += number(threshold.end)
     return text
-
-
-def clip(text: str, limit: int = SHOWN_TEXT) -> str:
-    """Server text bounded for the status line."""
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class SMTPServer(nagiosplugin.Resource):
@@ -205,6 +207,9 @@ class SMTPSummary(nagiosplugin.Summary):
 
     The status line has no ';': Nagios turns each into ':' (it delimits Nagios' own formats)."""
 
+    def __init__(self, notes: list[str] | None = None) -> None:
+        self.notes = notes or []  # about the options, for the long output
+
     def ok(self, results):
         return self._line(results, [])
 
@@ -214,7 +219,7 @@ class SMTPSummary(nagiosplugin.Summary):
 
     def verbose(self, results):
         session = self._session(results)
-        lines = []
+        lines = list(self.notes)
         if session.address:
             lines.append(f"address: {session.address} port {session.target.port}")
         if session.banner:
@@ -247,14 +252,14 @@ class SMTPSummary(nagiosplugin.Summary):
         if session.address and session.address != session.target.host:
             head += f" ({session.address})"
         if session.response_time is not None:
-            head += f" answered in {session.response_time:.3f}s"
+            head += f" answered in {duration(session.response_time)}"
         if reasons:
-            head += ": " + ", ".join(reasons)
+            head += ": " + ", ".join(map(safe, reasons))
         parts = [head]
         if session.banner:
-            parts.append(f"banner: {clip(str(session.banner))}")
+            parts.append(f"banner: {safe(str(session.banner))}")
         if session.helo:
-            parts.append(f"helo: {clip(str(session.helo))}")
+            parts.append(f"helo: {safe(str(session.helo))}")
         if session.tls:
             parts.append(f"tls: {session.tls.version} ({_days_text(session.tls.days_left)})")
         return ", ".join(parts)
@@ -292,7 +297,8 @@ def _tls_lines(tls: TLSInfo) -> list[str]:
 
 class StatusLineOutput(Output):
     """nagiosplugin's output, but perfdata stays on the status line at every -v level,
-    and long output starts at -v (nagiosplugin's own verbosity then only decides tracebacks)."""
+    long output starts at -v (nagiosplugin's own verbosity then only decides tracebacks),
+    and every line but the perfdata is made safe() where nagiosplugin screens it."""
 
     def __init__(self, logchan: logging.Handler, verbosity: int) -> None:
         super().__init__(logchan)
@@ -305,6 +311,13 @@ class StatusLineOutput(Output):
             self.status += " " + perfdata
         if self.verbosity:
             self.add_longoutput(check.verbose_str)
+
+    def _screen_chars(self, text: str, where: str) -> str:
+        if where == "perfdata":
+            return super()._screen_chars(text, where)
+        if where == "status line":
+            return safe(text, STATUS_LINE)
+        return "\n".join(safe(line, LONG_LINE) for line in text.splitlines())
 
 
 def use_output(verbosity: int) -> None:

@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 
+from .base import HandshakeError, printable
 from .names import ip_family
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (about 4 ms)
@@ -27,8 +28,6 @@ MAX_REPLY_LINES = 100  # an EHLO reply lists a few dozen extensions at the most
 QUIT_WAIT = 1.0  # seconds the polite QUIT may take, within what is left of the timeout
 EHLO_UNKNOWN = (500, 502)  # EHLO answered so: the server predates ESMTP, fall back to HELO
 FORBIDDEN_ON_WIRE = "\r\n\0"
-
-_UNPRINTABLE = {**dict.fromkeys(range(32), "?"), 127: "?", 0xFFFD: "?", ord("|"): "/"}
 
 
 class Failure:
@@ -43,11 +42,6 @@ class Failure:
 
     def __repr__(self) -> str:
         return f"Failure({self.phase!r}, {self.reason!r}, {self.timed_out!r})"
-
-
-def printable(raw: bytes) -> str:
-    """Server bytes as ASCII text safe for plugin output: no controls, no '|'."""
-    return raw.decode("ascii", "replace").translate(_UNPRINTABLE)
 
 
 def seconds(value: float) -> str:
@@ -137,10 +131,6 @@ class Session:
         if self.helo is None or self.failure is not None:
             return None
         return sum(elapsed for phase, elapsed in self.timings.items() if phase != "dns")
-
-
-class HandshakeError(Exception):
-    """A TLS handshake that failed; the text says why, naming TLS."""
 
 
 class _AbortError(Exception):

@@ -11,8 +11,8 @@ import socket
 import ssl
 import time
 
+from .base import HandshakeError, printable
 from .names import shown
-from .smtp import HandshakeError, printable
 
 _NAMES = {"2.5.4.3": "CN", "2.5.4.6": "C", "2.5.4.7": "L", "2.5.4.8": "ST", "2.5.4.10": "O",
           "2.5.4.11": "OU"}  # fmt: skip

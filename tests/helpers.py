@@ -27,7 +27,10 @@ PERFDATA_ITEM = re.compile(
 )
 Perf = namedtuple("Perf", "value uom warn crit min max")
 
-TIME = "{time}"  # stands for a measured time in a status-line template: digits, 3 decimals
+TIME = "{time}"  # stands for a measured time in a status-line template ...
+TIME_PATTERN = r"(?:\d+\.\d ms|\d+\.\d{3}s)"  # ... below one second in ms, else in seconds
+LOOPBACK = "127.0.0.1"
+HELO = ("-F", "monitor.example.com")  # a fixed EHLO argument: the machine's name varies
 
 
 class Run:
@@ -79,9 +82,17 @@ def run_check(*args: str, timeout: float = 60, env: dict | None = None) -> Run:
     return Run(list(args), proc, time.monotonic() - started)
 
 
+def check_server(
+    port: int, *extra: str, host: str = LOOPBACK, helo: bool = True, **run: object
+) -> Run:
+    """Run the plugin against a test server: -H host -p port, the fixed EHLO argument (unless
+    helo=False), then the extra arguments."""
+    return run_check("-H", host, "-p", str(port), *(HELO if helo else ()), *extra, **run)
+
+
 def assert_status(run: Run, code: int, template: str) -> None:
     """Exit code and the status line exactly, where {time} stands for a measured time."""
-    pattern = re.escape(template).replace(re.escape(TIME), r"\d+\.\d{3}")
+    pattern = re.escape(template).replace(re.escape(TIME), TIME_PATTERN)
     assert run.code == code, run
     assert re.fullmatch(pattern, run.status), f"\n{run.status!r}\n!~\n{template!r}"
     assert "Traceback" not in run.stdout + run.stderr, run
