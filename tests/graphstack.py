@@ -334,26 +334,16 @@ object InfluxdbWriter "influxdb" {{
 
 
 class WriterIcinga(Icinga):
-    """A private Icinga 2 with the shipped configuration, a checker, and a GraphiteWriter and
-    an InfluxdbWriter; every path it uses lies in its own directory."""
+    """A private Icinga 2 (every path in its own directory, see engines.icinga_daemon) with
+    the shipped configuration, a checker, a GraphiteWriter and an InfluxdbWriter."""
 
-    def __init__(self, plugins: Path, carbon: Carbon, influxd: Influxd, body: str) -> None:
+    def __init__(
+        self, plugins: Path, stock: Path, carbon: Carbon, influxd: Influxd, body: str
+    ) -> None:
         writers = WRITERS.format(
             carbon_port=carbon.line_port, influx_port=influxd.port, database=INFLUX_DATABASE
         )
-        super().__init__(plugins, writers + body)
-
-    def command(self, *extra: str) -> list[str]:
-        data, run, cache = self.base / "data", self.base / "run", self.base / "cache"
-        paths = {
-            "ConfigDir": self.etc,
-            "PidPath": run / "icinga2.pid",
-            "StatePath": data / "icinga2.state",
-            "ModAttrPath": data / "modified-attributes.conf",
-            "ObjectsPath": cache / "icinga2.debug",
-            "VarsPath": cache / "icinga2.vars",
-        }
-        return super().command(*(f"-D{name}={path}" for name, path in paths.items()), *extra)
+        super().__init__(plugins, stock, writers + body)
 
 
 @pytest.fixture(scope="session")
@@ -378,12 +368,12 @@ def influxd():
 
 
 @pytest.fixture(scope="session")
-def writer_icinga(engine_plugins, carbon, influxd):
+def writer_icinga(engine_plugins, stock, carbon, influxd):
     """Makes WriterIcinga engines; their directories are removed at the end of the session."""
     made: list[WriterIcinga] = []
 
     def make(body: str) -> WriterIcinga:
-        made.append(WriterIcinga(engine_plugins, carbon, influxd, body))
+        made.append(WriterIcinga(engine_plugins, stock, carbon, influxd, body))
         return made[-1]
 
     yield make
