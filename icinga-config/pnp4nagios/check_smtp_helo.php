@@ -1,8 +1,9 @@
 <?php
 /*
- * check_smtp_helo for PNP4Nagios. Copy to PNP's templates directory (Debian-style
- * installations: /etc/pnp4nagios/templates/); PNP picks a template by the command name:
- * check_smtp_helo with Nagios, smtp_helo with Icinga 2 (link smtp_helo.php to this file).
+ * check_smtp_helo for PNP4Nagios. Copy to PNP's templates directory (share/templates/ of
+ * the installation, /usr/local/pnp4nagios/share/templates/ from source); PNP picks a
+ * template by the command name: check_smtp_helo with Nagios, smtp_helo with Icinga 2
+ * (link smtp_helo.php to this file).
  *
  * Graph 1: the phases of the conversation stacked in milliseconds, the response time as a
  * line on top, the -w/-c thresholds as dashed lines. Graph 2: days left on the server
