@@ -1,7 +1,8 @@
 """Integration: the shipped graph definitions, proven from plugin to picture.
 
-One private Icinga 2 runs the shipped CheckCommand every second against two servers: one
-that delays its banner and its EHLO reply by DELAY, one with STARTTLS checked with -D. Its
+One private Icinga 2 runs the shipped CheckCommand every second against three servers: one
+that delays its banner and its EHLO reply by DELAY, one with STARTTLS checked with -D, one
+that never greets (so the check fails with no time). Its
 GraphiteWriter feeds a private carbon-cache (read back by graphite-web and by the
 icingaweb2-module-graphite's own PHP code), its InfluxdbWriter a private influxd (queried
 with every query of the shipped Grafana dashboard). The PNP4Nagios template is run by
@@ -309,7 +310,8 @@ PNP_RUNNER = Path(__file__).with_name("pnp_template.php")
 def pnp_variables(rrd: Path, perfdata: dict[str, Perf], service: str) -> dict:
     """What process_perfdata.pl records for one service (RRD_STORAGE_TYPE = SINGLE: one
     RRD, data sources named 1, 2, ... in perfdata order), as PNP hands it to a template.
-    A range threshold 'a:' is kept as its lower end, WARN_MIN/CRIT_MIN."""
+    As its _parse does, a range threshold 'a:b' leaves WARN empty and becomes WARN_MIN a,
+    WARN_MAX b, WARN_RANGE_TYPE outside (and the same for CRIT)."""
     variables: dict = {"hostname": HOST, "servicedesc": service}
     for i, (label, perf) in enumerate(perfdata.items(), start=1):
         fields = {"RRDFILE": str(rrd), "DS": str(i), "NAME": label, "UNIT": perf.uom}
@@ -319,6 +321,7 @@ def pnp_variables(rrd: Path, perfdata: dict[str, Perf], service: str) -> dict:
             fields[kind] = "" if colon else given
             fields[f"{kind}_MIN"] = low if colon else ""
             fields[f"{kind}_MAX"] = high
+            fields[f"{kind}_RANGE_TYPE"] = "outside" if colon else ""
         for name, value in fields.items():
             variables.setdefault(name, {})[str(i)] = value
     return variables
