@@ -12,8 +12,8 @@ once per session:
   PNGs that icingaweb2-module-graphite draws from a template file.
 - `influxd`: an InfluxDB 1.x with the database `icinga2`; `influxd.query(q)` runs InfluxQL.
 - `writer_icinga(body)` makes a `WriterIcinga`: a private Icinga 2 whose configuration already
-  has a GraphiteWriter and an InfluxdbWriter pointing at the daemons above; add the hosts and
-  services in `body` and call `run_until(...)`.
+  has the shipped CheckCommand, a GraphiteWriter and an InfluxdbWriter pointing at the daemons
+  above; add the hosts and services in `body` and call `run_until(...)`.
 
 Outside these fixtures each daemon is a context manager: `with Carbon() as carbon: ...`.
 """
@@ -37,7 +37,7 @@ from typing import TypeVar
 import pytest
 from helpers import private_directory, unavailable
 from servers import free_port
-from test_icinga import Icinga
+from test_icinga import SHIPPED, Icinga
 
 CARBON = "/usr/bin/carbon-cache"
 DJANGO = "/usr/bin/django-admin"
@@ -341,9 +341,13 @@ object InfluxdbWriter "influxdb" {{
 """
 
 
+# The shipped CheckCommand alone: the example hosts' services would write metrics too.
+COMMAND_ONLY = {"global-templates": ["smtp_helo-command.conf"]}
+
+
 class WriterIcinga(Icinga):
     """A private Icinga 2 (every path in its own directory, see engines.icinga_daemon) with
-    the shipped configuration, a checker, a GraphiteWriter and an InfluxdbWriter."""
+    the shipped CheckCommand, a checker, a GraphiteWriter and an InfluxdbWriter."""
 
     def __init__(
         self, plugins: Path, stock: Path, carbon: Carbon, influxd: Influxd, body: str
@@ -351,7 +355,7 @@ class WriterIcinga(Icinga):
         writers = WRITERS.format(
             carbon_port=carbon.port, influx_port=influxd.port, database=INFLUX_DATABASE
         )
-        super().__init__(plugins, stock, writers + body)
+        super().__init__(plugins, stock, writers + body, SHIPPED, COMMAND_ONLY)
 
 
 @pytest.fixture(scope="session")
