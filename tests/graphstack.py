@@ -67,13 +67,14 @@ def listening(port: int) -> bool:
 
 
 class Daemon:
-    """A daemon in the foreground of its own session, its output in `log`."""
+    """A daemon in the foreground of its own session, its output in `log`. It gets SIGTERM
+    when the test process ends, also when that is killed before its fixtures stop it."""
 
     def __init__(self, base: Path, name: str, command: list[str], env: dict | None = None):
         self.log = base / f"{name}.log"
         with self.log.open("w") as log:
             self.process = subprocess.Popen(
-                command,
+                ["setpriv", "--pdeathsig", "TERM", "--", *command],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
