@@ -208,10 +208,11 @@ PHASE_COLOURS = {
     "time": "#f0c419",
     "warning": "#ff8c00",
     "critical": "#e31a1c",
+    "dns": "#8c564b",
 }
 CERTIFICATE_COLOUR = "#1b9e77"
 CURVE_COLOURS = {**PHASE_COLOURS, "days": CERTIFICATE_COLOUR}
-FAINT = {"connect"}  # well under a millisecond on loopback: a row of pixels, or none
+FAINT = {"connect", "dns"}  # well under a millisecond on loopback: a row of pixels, or none
 
 
 def assert_drawn(png: Path, curves: set[str]) -> None:
@@ -225,9 +226,9 @@ def assert_drawn(png: Path, curves: set[str]) -> None:
 @pytest.mark.parametrize(
     ("service", "curves"),
     [
-        ("smtp-delay", {"connect", "banner", "helo", "time", "warning", "critical"}),
-        ("smtp-tls", {"connect", "tls", "banner", "helo", "time"}),
-        ("smtp-silent", {"connect"}),
+        ("smtp-delay", {"dns", "connect", "banner", "helo", "time", "warning", "critical"}),
+        ("smtp-tls", {"dns", "connect", "tls", "banner", "helo", "time"}),
+        ("smtp-silent", {"dns", "connect"}),
     ],
 )
 def test_graphite_module_draws_the_phases(graph_run, graphite_web, service, curves):
