@@ -8,23 +8,22 @@ says) runs on PHP's built-in server, and headless Chromium opens each service's 
 
 from __future__ import annotations
 
+import contextlib
 import html
 import re
+import shutil
 import urllib.parse
-from dataclasses import dataclass
 
 import pytest
 from engines import broken_copy
 from graphstack import Carbon, GraphiteWeb, WriterIcinga
-from helpers import ROOT, private_directory
-from mariadb import MariaDB
+from helpers import ROOT
 from test_graphs import SERVICES, assert_drawn, servers  # noqa: F401  (servers: a fixture)
-from webstack import IcingaWeb, ido_connection
+from webstack import IcingaWeb
 
 pytestmark = pytest.mark.integration
 
 HOST = "mail.test"
-TEMPLATE = ROOT / "icinga-config" / "graphite" / "smtp_helo.ini"
 CHECKS = """
 object Host "{host}" {{
   check_command = "dummy"
@@ -53,61 +52,10 @@ object Service "smtp-starttls" {{
   vars.smtp_helo_certificate_days = "30,14"
 }}
 """
-
-
-@dataclass
-class Stack:
-    carbon: Carbon
-    graphite_web: GraphiteWeb
-    database: MariaDB
-
-
-@pytest.fixture(scope="module")
-def stack(engine_plugins, stock, servers):  # noqa: F811
-    """Its own carbon-cache (the graph suite's counts every metric in its own), graphite-web,
-    MariaDB, and an Icinga 2 run until both services have graphs and a state in the IDO."""
-    carbon = Carbon()
-    graphite_web = GraphiteWeb(carbon)
-    database = MariaDB()
-    database.start()
-    body = ido_connection(database) + CHECKS.format(
-        host=HOST, plain_port=servers.delaying, tls_port=servers.tls, ca_file=servers.ca_file
-    )
-    icinga = WriterIcinga(engine_plugins, stock, carbon, None, body)
-
-    def ready() -> bool:
-        checked = database.sql(
-            "SELECT COUNT(*) FROM icinga_servicestatus WHERE has_been_checked = 1 UNION ALL "
-            "SELECT COUNT(*) FROM icinga_hoststatus WHERE has_been_checked = 1",
-            "icinga_ido",
-        ).stdout.split()
-        drawn = [m for m in carbon.metrics() if m.endswith(".perfdata.time.value")]
-        return (
-            checked == ["2", "1"]
-            and len(drawn) == 2
-            and all(sum(v is not None for _, v in carbon.fetch(m, 300)) >= 5 for m in drawn)
-        )
-
-    try:
-        icinga.run_until(icinga.command(), ready, timeout=90)
-        yield Stack(carbon, graphite_web, database)
-    finally:
-        icinga.remove()
-        graphite_web.stop()
-        carbon.stop()
-        database.stop()
-
-
-@pytest.fixture(scope="module")
-def web(stack):
-    site = IcingaWeb(stack.database, stack.graphite_web.url, TEMPLATE)
-    yield site
-    site.stop()
-
-
 SHIPPED = ROOT / "icinga-config" / "graphite"
+TEMPLATE = SHIPPED / "smtp_helo.ini"
 # What each service's page shows: the labels its check sends (as the graph suite's services
-# of the same kind), the charts of the shipped template, the curves drawn on the phases chart.
+# of the same kind), the charts of the shipped template and the curves drawn on them.
 PAGES = {
     "smtp": (SERVICES["smtp-delay"], {"smtp_helo-phases"},
              {"dns", "connect", "banner", "helo", "time", "warning", "critical"}),
@@ -117,9 +65,39 @@ PAGES = {
 OUTPUT = re.compile(r"SMTP OK - 127\.0\.0\.1:\d+ answered in [\d.]+ ms, banner: 220 ")
 
 
-def service_page(service: str) -> str:
-    query = urllib.parse.urlencode({"host": HOST, "service": service, "graph_range": 300})
-    return f"/monitoring/service/show?{query}"
+@pytest.fixture(scope="module")
+def graphite_url(engine_plugins, stock, servers, ido):  # noqa: F811
+    """graphite-web on a carbon-cache of its own (the graph suite counts every metric in
+    the shared one), after an Icinga 2 ran until both services have graphs and a state in
+    the IDO."""
+    with contextlib.ExitStack() as started:
+        carbon = Carbon()
+        started.callback(carbon.stop)
+        graphite_web = GraphiteWeb(carbon)
+        started.callback(graphite_web.stop)
+        body = ido.config + CHECKS.format(
+            host=HOST, plain_port=servers.delaying, tls_port=servers.tls, ca_file=servers.ca_file
+        )
+        icinga = WriterIcinga(engine_plugins, stock, carbon, None, body)
+        started.callback(icinga.remove)
+
+        def ready() -> bool:
+            drawn = [m for m in carbon.metrics() if m.endswith(".perfdata.time.value")]
+            return (
+                ido.checked() == (len(PAGES), 1)
+                and len(drawn) == len(PAGES)
+                and all(sum(v is not None for _, v in carbon.fetch(m, 300)) >= 5 for m in drawn)
+            )
+
+        icinga.run_until(icinga.command(), ready, timeout=90)
+        yield graphite_web.url
+
+
+@pytest.fixture(scope="module")
+def web(graphite_url, ido):
+    site = IcingaWeb(ido.database, graphite_url, TEMPLATE)
+    yield site
+    site.stop()
 
 
 def query(url: str) -> dict[str, str]:
@@ -139,14 +117,14 @@ def assert_service_page(web: IcingaWeb, service: str) -> None:
     image loaded by the module's script and drawn by graphite-web with every curve, and the
     status line and perfdata table are there."""
     labels, charts, curves = PAGES[service]
-    screenshot = private_directory("page") / f"{service}.png"
-    dom = web.browse(service_page(service), screenshot)
+    screenshot = web.base / f"{service}.png"
+    dom = web.browse(web.service_page(HOST, service, 300), screenshot)
     images = graph_images(dom)
     # The module names a command's own template `template`, a generic one `default_template`.
     templates = [query(image["src"]).get("template", "generic") for image in images]
     assert sorted(templates) == sorted(charts), f"not the shipped template's graphs: {images}"
     assert "load-more" not in dom, "a label the template does not draw has a graph of its own"
-    for image in images:
+    for number, image in enumerate(images):
         # The module's script loads the graph at the width the page has for it, with the
         # theme's colours and a cache-buster r: that is the real graph, not the server's URL.
         loaded, served = query(image["src"]), query(image["data-actualimageurl"])
@@ -154,9 +132,10 @@ def assert_service_page(web: IcingaWeb, service: str) -> None:
         assert {k: v for k, v in served.items() if k != "width"}.items() <= loaded.items(), image
         kind, png = web.get(image["src"])
         assert kind == "image/png", (kind, png[:200])
-        path = screenshot.with_name(f"{service}-{len(png)}.png")
-        path.write_bytes(png)
-        assert_drawn(path, curves - {"days"} if "phases" in image["src"] else {"days"})
+        chart = web.base / f"{service}-{number}.png"
+        chart.write_bytes(png)
+        certificate = loaded["template"] == "smtp_helo-certificate"
+        assert_drawn(chart, {"days"} if certificate else curves - {"days"})
     assert_drawn(screenshot, curves)
     assert '<td class="state-col state-up">' in dom and '<td class="state-col state-ok">' in dom
     state = re.search(r'<div class="plugin-output preformatted">([^<]*)</div>', dom)
@@ -171,15 +150,16 @@ def test_service_page_in_a_browser(web, service):
     assert_service_page(web, service)
 
 
-def test_a_template_for_another_command_fails_the_page_test(stack):
-    """The page test sees when the template is not used: here it is written for a
-    command named smtp, and the page shows the module's generic graphs instead."""
+def test_a_template_for_another_command_fails_the_page_test(graphite_url, ido):
+    """The page test sees when the template is not used: here its phases graph is written
+    for a command named smtp, and the page shows the module's generic graphs instead."""
     broken = broken_copy(
         SHIPPED, "smtp_helo.ini", 'check_command = "smtp_helo"', 'check_command = "smtp"'
     )
-    site = IcingaWeb(stack.database, stack.graphite_web.url, broken / "smtp_helo.ini")
+    site = IcingaWeb(ido.database, graphite_url, broken / "smtp_helo.ini")
     try:
         with pytest.raises(AssertionError, match="not the shipped template's graphs"):
             assert_service_page(site, "smtp")
     finally:
         site.stop()
+        shutil.rmtree(broken.parent)

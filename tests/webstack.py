@@ -6,8 +6,9 @@ IDO rather than Icinga DB: the IDO is a feature library inside the Icinga 2 daem
 graph suites already run, so the only daemon added is MariaDB; Icinga DB needs Redis and the
 icingadb daemon besides. Both feed the same service page and graphite module.
 
-- `ido_connection(database)` makes the two databases with their shipped schemas and returns
-  the Icinga 2 configuration that writes into the IDO.
+- `ido` (a fixture, made available to every test module by conftest.py): a private MariaDB
+  with the two databases and their shipped schemas, and the Icinga 2 configuration that
+  writes into the IDO (add it to a WriterIcinga's body).
 - `IcingaWeb(database, graphite_url, template)` serves Icinga Web 2 to user admin, with the
   monitoring and graphite modules, and the graphite template file installed where README
   tells operators to put it; `browse(path, screenshot)` runs Chromium.
@@ -18,9 +19,12 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+import urllib.parse
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from graphstack import Daemon
 from helpers import private_directory, unavailable
 from mariadb import MariaDB
@@ -53,6 +57,21 @@ username = "{user}"
 password = "{password}"
 charset = "{charset}"
 """
+
+
+@dataclass
+class Ido:
+    database: MariaDB
+    config: str  # Icinga 2's IdoMysqlConnection into it
+
+    def checked(self) -> tuple[int, int]:
+        """How many services and hosts have a check result in the IDO."""
+        rows = self.database.sql(
+            "SELECT COUNT(*) FROM icinga_servicestatus WHERE has_been_checked = 1 UNION ALL "
+            "SELECT COUNT(*) FROM icinga_hoststatus WHERE has_been_checked = 1",
+            "icinga_ido",
+        ).stdout.split()
+        return int(rows[0]), int(rows[1])
 
 
 def ido_connection(database: MariaDB) -> str:
@@ -114,7 +133,19 @@ class IcingaWeb:
             ["php", "-S", f"127.0.0.1:{self.port}", "-t", str(public), str(public / "index.php")],
             {"ICINGAWEB_CONFIGDIR": str(config), "REMOTE_USER": "admin"},
         )
-        self.daemon.wait_for_port(self.port)
+        try:
+            self.daemon.wait_for_port(self.port)
+        except BaseException:
+            self.stop()
+            raise
+
+    @staticmethod
+    def service_page(host: str, service: str, graph_range: int) -> str:
+        """The path of a service's detail view, graphs over the last graph_range seconds."""
+        query = urllib.parse.urlencode(
+            {"host": host, "service": service, "graph_range": graph_range}
+        )
+        return f"/monitoring/service/show?{query}"
 
     def get(self, path: str) -> tuple[str, bytes]:
         """The Content-Type and body of a page or image, fetched without a browser."""
@@ -141,3 +172,13 @@ class IcingaWeb:
     def stop(self) -> None:
         self.daemon.stop()
         shutil.rmtree(self.base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def ido():
+    database = MariaDB()
+    try:
+        database.start()
+        yield Ido(database, ido_connection(database))
+    finally:
+        database.stop()
