@@ -45,7 +45,7 @@ SERVICES = {
 CHECKS = """
 object Host "{host}" {{
   check_command = "dummy"
-  enable_active_checks = false
+  check_interval = 1s
   address = "127.0.0.1"
 }}
 template Service "every-second" {{
@@ -119,21 +119,24 @@ def slots(carbon: Carbon, metric: str) -> dict[int, float]:
     return {t: v for t, v in carbon.fetch(metric) if v is not None}
 
 
+def checks(servers: Servers) -> str:
+    """The Icinga 2 host and services that check these servers."""
+    return CHECKS.format(
+        host=HOST,
+        delay_port=servers.delaying,
+        tls_port=servers.tls,
+        silent_port=servers.silent,
+        ca_file=servers.ca_file,
+        warning=WARNING,
+        critical=CRITICAL,
+    )
+
+
 @pytest.fixture(scope="module")
 def graph_run(writer_icinga, carbon, influxd, servers):
     """Icinga 2 runs the services until carbon and influxd hold several results of each
     (the first results may be lost while GraphiteWriter connects: it retries every 10 s)."""
-    icinga = writer_icinga(
-        CHECKS.format(
-            host=HOST,
-            delay_port=servers.delaying,
-            tls_port=servers.tls,
-            silent_port=servers.silent,
-            ca_file=servers.ca_file,
-            warning=WARNING,
-            critical=CRITICAL,
-        )
-    )
+    icinga = writer_icinga(checks(servers))
 
     def enough() -> bool:
         """Three results of every label a service sent, whatever the labels are: the tests

@@ -1,9 +1,10 @@
 """Integration: what an Icinga 2 user sees, the service page of Icinga Web 2 in a real browser.
 
-A private Icinga 2 runs the shipped CheckCommand against a plain SMTP server and a STARTTLS
-one; its GraphiteWriter feeds a private carbon-cache and its IDO a private MariaDB. Icinga
-Web 2 (monitoring and graphite modules, the shipped graphite template installed as README
-says) runs on PHP's built-in server, and headless Chromium opens each service's page.
+A private Icinga 2 runs the graph suite's checks (the shipped CheckCommand against a slow
+plain SMTP server, a STARTTLS one and a silent one); its GraphiteWriter feeds a private
+carbon-cache and its IDO a private MariaDB. Icinga Web 2 (monitoring and graphite modules,
+the shipped graphite template installed as README says) runs on PHP's built-in server, and
+headless Chromium opens the page of the plain and of the STARTTLS service.
 """
 
 from __future__ import annotations
@@ -18,73 +19,56 @@ import pytest
 from engines import broken_copy
 from graphstack import Carbon, GraphiteWeb, WriterIcinga
 from helpers import ROOT
-from test_graphs import SERVICES, assert_drawn, servers  # noqa: F401  (servers: a fixture)
+from test_graphs import (  # noqa: F401  (servers: a fixture)
+    HOST,
+    SERVICES,
+    assert_drawn,
+    checks,
+    servers,
+)
 from webstack import IcingaWeb
 
 pytestmark = pytest.mark.integration
 
-HOST = "mail.test"
-CHECKS = """
-object Host "{host}" {{
-  check_command = "dummy"
-  check_interval = 1s
-  address = "127.0.0.1"
-}}
-template Service "every-second" {{
-  check_interval = 1s
-  retry_interval = 1s
-}}
-object Service "smtp" {{
-  import "every-second"
-  host_name = "{host}"
-  check_command = "smtp_helo"
-  vars.smtp_helo_port = {plain_port}
-  vars.smtp_helo_warning = 0.8
-  vars.smtp_helo_critical = 1.5
-}}
-object Service "smtp-starttls" {{
-  import "every-second"
-  host_name = "{host}"
-  check_command = "smtp_helo"
-  vars.smtp_helo_port = {tls_port}
-  vars.smtp_helo_starttls = true
-  vars.smtp_helo_ca_file = "{ca_file}"
-  vars.smtp_helo_certificate_days = "30,14"
-}}
-"""
 SHIPPED = ROOT / "icinga-config" / "graphite"
 TEMPLATE = SHIPPED / "smtp_helo.ini"
-# What each service's page shows: the labels its check sends (as the graph suite's services
-# of the same kind), the charts of the shipped template and the curves drawn on them.
+# The page of two of the graph suite's services: the state and plugin output it shows, the
+# charts of the shipped template and the curves drawn on them.
 PAGES = {
-    "smtp": (SERVICES["smtp-delay"], {"smtp_helo-phases"},
-             {"dns", "connect", "banner", "helo", "time", "warning", "critical"}),
-    "smtp-starttls": (SERVICES["smtp-tls"], {"smtp_helo-phases", "smtp_helo-certificate"},
-                      {"dns", "connect", "tls", "banner", "helo", "time", "days"}),
-}  # fmt: skip
-OUTPUT = re.compile(r"SMTP OK - 127\.0\.0\.1:\d+ answered in [\d.]+ ms, banner: 220 ")
+    "smtp-delay": (
+        "warning",
+        r"SMTP WARNING - 127\.0\.0\.1:\d+ answered in [\d.]+ ms: response time outside warning "
+        r"range 0\.4, banner: 220 delay\.test ESMTP, helo: 250 delay\.test",
+        {"smtp_helo-phases"},
+        {"dns", "connect", "banner", "helo", "time", "warning", "critical"},
+    ),
+    "smtp-tls": (
+        "ok",
+        r"SMTP OK - 127\.0\.0\.1:\d+ answered in [\d.]+ ms, banner: 220 mx\.test ESMTP aiosmtpd, "
+        r"helo: 250 mx\.test, tls: TLSv1\.3 \(certificate expires in 90 days\)",
+        {"smtp_helo-phases", "smtp_helo-certificate"},
+        {"dns", "connect", "tls", "banner", "helo", "time", "days"},
+    ),
+}
 
 
 @pytest.fixture(scope="module")
 def graphite_url(engine_plugins, stock, servers, ido):  # noqa: F811
     """graphite-web on a carbon-cache of its own (the graph suite counts every metric in
-    the shared one), after an Icinga 2 ran until both services have graphs and a state in
-    the IDO."""
+    the shared one), after an Icinga 2 ran until the host and every service have a state in
+    the IDO and both pages' services have graphs."""
     with contextlib.ExitStack() as started:
         carbon = Carbon()
         started.callback(carbon.stop)
         graphite_web = GraphiteWeb(carbon)
         started.callback(graphite_web.stop)
-        body = ido.config + CHECKS.format(
-            host=HOST, plain_port=servers.delaying, tls_port=servers.tls, ca_file=servers.ca_file
-        )
-        icinga = WriterIcinga(engine_plugins, stock, carbon, None, body)
+        icinga = WriterIcinga(engine_plugins, stock, carbon, None, ido.config + checks(servers))
         started.callback(icinga.remove)
 
         def ready() -> bool:
             drawn = [m for m in carbon.metrics() if m.endswith(".perfdata.time.value")]
             return (
-                ido.checked() == (len(PAGES), 1)
+                ido.checked() == (len(SERVICES), 1)
                 and len(drawn) == len(PAGES)
                 and all(sum(v is not None for _, v in carbon.fetch(m, 300)) >= 5 for m in drawn)
             )
@@ -116,7 +100,7 @@ def assert_service_page(web: IcingaWeb, service: str) -> None:
     """Chromium opens the service page: the graphs are those of the shipped template, each
     image loaded by the module's script and drawn by graphite-web with every curve, and the
     status line and perfdata table are there."""
-    labels, charts, curves = PAGES[service]
+    state, output, charts, curves = PAGES[service]
     screenshot = web.base / f"{service}.png"
     dom = web.browse(web.service_page(HOST, service, 300), screenshot)
     images = graph_images(dom)
@@ -137,12 +121,13 @@ def assert_service_page(web: IcingaWeb, service: str) -> None:
         certificate = loaded["template"] == "smtp_helo-certificate"
         assert_drawn(chart, {"days"} if certificate else curves - {"days"})
     assert_drawn(screenshot, curves)
-    assert '<td class="state-col state-up">' in dom and '<td class="state-col state-ok">' in dom
-    state = re.search(r'<div class="plugin-output preformatted">([^<]*)</div>', dom)
-    assert state and OUTPUT.match(html.unescape(state.group(1))), state
+    assert '<td class="state-col state-up">' in dom, "the host is not UP"
+    assert f'<td class="state-col state-{state}">' in dom, f"the service is not {state}"
+    shown = re.search(r'<div class="plugin-output preformatted">([^<]*)</div>', dom)
+    assert shown and re.fullmatch(output, html.unescape(shown.group(1))), shown
     table = dom[dom.index('class="performance-data-table') :]
     table = table[: table.index("</table>")]
-    assert set(re.findall(r'<td><span title="(\w+)">\1</span></td>', table)) == labels
+    assert set(re.findall(r'<td><span title="(\w+)">\1</span></td>', table)) == SERVICES[service]
 
 
 @pytest.mark.parametrize("service", sorted(PAGES))
@@ -159,7 +144,7 @@ def test_a_template_for_another_command_fails_the_page_test(graphite_url, ido):
     site = IcingaWeb(ido.database, graphite_url, broken / "smtp_helo.ini")
     try:
         with pytest.raises(AssertionError, match="not the shipped template's graphs"):
-            assert_service_page(site, "smtp")
+            assert_service_page(site, "smtp-delay")
     finally:
         site.stop()
         shutil.rmtree(broken.parent)
