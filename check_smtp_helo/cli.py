@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import sys
 
 import nagiosplugin
 
-from .base import STATUS_LINE, safe
-from .names import dns_name, helo_argument, parse_host
+from .base import STATUS_LINE, STDOUT, TIMER, DeadlineError, safe
+from .names import dns_name, helo_argument, parse_host, regular_file
 from .options import Options, UsageError, parse
 from .plugin import (
     BannerContext,
@@ -20,11 +18,11 @@ from .plugin import (
     ResponseTimeContext,
     SMTPServer,
     SMTPSummary,
+    TLSVersionContext,
     use_output,
 )
 from .smtp import Target, seconds
 
-UNKNOWN = 3
 DEFAULT_PORT, DEFAULT_TLS_PORT = 25, 465
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (about 4 ms)
@@ -49,18 +47,9 @@ class Derived:
         self.port = options.port or (DEFAULT_TLS_PORT if options.implicit_tls else DEFAULT_PORT)
 
 
-def parse_options(argv: list[str]) -> tuple[Options, Derived]:
-    """Parsed and checked options and what they come to, or UsageError."""
-    options = parse(argv)
-    try:
-        return options, Derived(options)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from exc
-
-
 def tls_policy(options: Options) -> TLSPolicy | None:
     """The TLSPolicy the options ask for, or None; ssl is imported only then."""
-    if not (options.starttls or options.implicit_tls):
+    if not options.speaks_tls:
         return None
     from .tls import TLSPolicy  # noqa: PLC0415 -- ssl costs start-up time; only TLS checks pay it
 
@@ -68,7 +57,8 @@ def tls_policy(options: Options) -> TLSPolicy | None:
         implicit=options.implicit_tls,
         server_name=dns_name(options.sni, "--sni") if options.sni else None,
         verify=not options.insecure,
-        ca_file=options.ca_file,
+        ca_file=regular_file(options.ca_file, "--ca-file") if options.ca_file else None,
+        min_version=options.min_tls,
     )
 
 
@@ -78,6 +68,7 @@ def build_check(options: Options, derived: Derived) -> nagiosplugin.Check:
         derived.host,
         derived.port,
         options.timeout,
+        deadline=TIMER.deadline,
         family=options.family,
         helo_name=derived.helo_name,
         plain_helo=options.helo,
@@ -91,57 +82,48 @@ def build_check(options: Options, derived: Derived) -> nagiosplugin.Check:
         BannerContext(options.expect),
         ReplyContext("helo", 250),
         CertificateContext(warning_days, critical_days),
+        TLSVersionContext(),
         FailureContext(options.timeout_state),
         SMTPSummary(options.notes),
         name="SMTP",
     )
 
 
-def _exit_with(state: nagiosplugin.state.ServiceState, text: str) -> None:
-    """One status line of our own (no perfdata), safe for an ASCII stdout, and the exit."""
-    print(safe(f"SMTP {str(state).upper()} - {text}", STATUS_LINE), flush=True)
-    sys.exit(int(state))
+def _exit_with(state: nagiosplugin.state.ServiceState, text: str) -> int:
+    """One status line of our own (no perfdata); the exit code to leave with."""
+    STDOUT.write(safe(f"SMTP {str(state).upper()} - {text}", STATUS_LINE) + "\n")
+    return int(state)
 
 
-def _terminated(signum: int, _frame) -> None:
-    """The monitoring core gave up on us: say so and leave at once."""
-    sys.stdout.write(f"SMTP UNKNOWN - check terminated by {signal.Signals(signum).name}\n")
-    sys.stdout.flush()
-    os._exit(UNKNOWN)
+def judge(check: nagiosplugin.Check) -> int:
+    """Run the check (the conversation, then the contexts' judgement) and print its output;
+    nagiosplugin's Check.main() does the same, with a whole-second alarm of its own."""
+    runtime = nagiosplugin.Runtime()
+    runtime.check = check
+    check()
+    TIMER.disarm()  # the result stands: from here on, the deadline must not cut the output
+    runtime.output.add(check)
+    STDOUT.write(str(runtime.output))
+    return check.exitcode
 
 
 @nagiosplugin.guarded(verbose=0)
-def main(argv: list[str] | None = None) -> None:
-    """Entry point of the check_smtp_helo command."""
-    signal.signal(signal.SIGTERM, _terminated)
+def main(argv: list[str] | None = None) -> int:
+    """The check_smtp_helo command; returns the exit code."""
+    nagiosplugin.Runtime().stdout = STDOUT
     try:
-        options, derived = parse_options(sys.argv[1:] if argv is None else argv)
+        options = parse(sys.argv[1:] if argv is None else argv)
     except UsageError as exc:
-        _exit_with(nagiosplugin.Unknown, str(exc))
-    check = build_check(options, derived)
-    use_output(options.verbose)
-    # The conversation keeps its own deadline; nagiosplugin's whole-second alarm is a backstop.
-    backstop = int(options.timeout) + 1
+        return _exit_with(nagiosplugin.Unknown, str(exc))
+    TIMER.arm(options.timeout)  # everything from here on, files named by options included
     try:
-        check.main(timeout=backstop)
-    except nagiosplugin.Timeout:
-        _exit_with(options.timeout_state, f"check aborted after {seconds(options.timeout)}")
-
-
-def run() -> None:
-    """The console script: main(), then exit without tearing the interpreter down.
-
-    A check is a short process with nothing to finalize (its output is on stdout; no files,
-    no atexit work that matters), and Python's shutdown costs about 5 ms a run, a tenth of
-    the whole check (benchmarks/bench.py). Output is flushed, the exit code kept."""
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else UNKNOWN
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except OSError:  # stdout already closed by the reader: nothing left to say
-        pass
-    os._exit(code)
+        try:
+            derived = Derived(options)
+        except ValueError as exc:
+            TIMER.disarm()
+            return _exit_with(nagiosplugin.Unknown, str(exc))
+        check = build_check(options, derived)
+        use_output(options.verbose)
+        return judge(check)
+    except DeadlineError:
+        return _exit_with(options.timeout_state, f"check aborted after {seconds(options.timeout)}")

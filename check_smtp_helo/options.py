@@ -16,6 +16,7 @@ import sys
 import nagiosplugin
 
 from . import __version__
+from .base import STDOUT
 from .names import shown
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (about 4 ms)
@@ -26,7 +27,8 @@ if TYPE_CHECKING:
     Action = Callable[["Options", "Option", object], None]
 
 # Patterns are compiled on first use (re caches them): a check without -w/-c never pays.
-NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)"
+# At most 15 digits before the point: the precision of a float, and no 320-digit infinity
+NUMBER = r"[-+]?(?:[0-9]{1,15}(?:\.[0-9]*)?|\.[0-9]+)"
 RANGE = rf"@?(?:(?:~|{NUMBER}):)?(?:{NUMBER})?"
 TIMEOUT_STATES = {
     "ok": nagiosplugin.Ok,
@@ -41,7 +43,7 @@ class UsageError(Exception):
 
 
 def port(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
+    if not re.fullmatch("[0-9]{1,5}", text) or not 1 <= int(text) <= 65535:
         raise ValueError(f"{shown(text)} is not a port number (1..65535)")
     return int(text)
 
@@ -65,14 +67,28 @@ def pattern(text: str) -> re.Pattern:
     try:
         return re.compile(text)
     except re.error as exc:
-        raise ValueError(f"{shown(text)} is not a regular expression: {exc}") from exc
+        reason = str(exc)
+    except OverflowError:  # a{4294967295}
+        reason = "a repetition count is too large"
+    except RecursionError:  # hundreds of nested groups
+        reason = "it nests too deeply"
+    raise ValueError(f"{shown(text)} is not a regular expression: {reason}")
 
 
 def days(text: str) -> tuple[float, float | None]:
     parts = text.split(",")
-    if len(parts) > 2 or not all(re.fullmatch(r"\d+(?:\.\d+)?", part) for part in parts):
+    if len(parts) > 2 or not all(re.fullmatch(r"[0-9]{1,6}(?:\.[0-9]+)?", p) for p in parts):
         raise ValueError(f"{shown(text)} is not WARN or WARN,CRIT in days")
     return float(parts[0]), float(parts[1]) if len(parts) == 2 else None
+
+
+TLS_VERSIONS = ("1.0", "1.1", "1.2", "1.3")
+
+
+def tls_version(text: str) -> str:
+    if text not in TLS_VERSIONS:
+        raise ValueError(f"{shown(text)} is not one of {', '.join(TLS_VERSIONS)}")
+    return text
 
 
 def timeout_state(text: str) -> nagiosplugin.state.ServiceState:
@@ -96,6 +112,7 @@ class Options:
     ca_file: str | None
     insecure: bool
     certificate_days: tuple[float, float | None] | None
+    min_tls: str
     warning: nagiosplugin.Range
     critical: nagiosplugin.Range
     expect: re.Pattern | None
@@ -108,6 +125,11 @@ class Options:
         for option in OPTIONS:
             setattr(self, option.dest, option.default)
         self.notes = []
+
+    @property
+    def speaks_tls(self) -> bool:
+        """-S or -s: what the options marked needs_tls need."""
+        return self.starttls or self.implicit_tls
 
 
 # Actions: what an option does when given; a value is passed only to options that take one.
@@ -126,12 +148,12 @@ def count(options: Options, option: Option, _value: object) -> None:
 
 
 def print_help(_options: Options, _option: Option, _value: object) -> None:
-    sys.stdout.write(help_text())
+    STDOUT.write(help_text())
     sys.exit(3)
 
 
 def print_version(_options: Options, _option: Option, _value: object) -> None:
-    sys.stdout.write(f"check_smtp_helo {__version__}\n")
+    STDOUT.write(f"check_smtp_helo {__version__}\n")
     sys.exit(3)
 
 
@@ -192,6 +214,9 @@ OPTIONS = [
     Option("-D --certificate-days", "certificate_days", "WARNING (CRITICAL) when the "
            "certificate has fewer days left; an expired certificate is always CRITICAL",
            convert=days, metavar="WARN[,CRIT]", needs_tls=True),
+    Option("--min-tls", "min_tls", "lowest TLS version that is good: 1.0, 1.1, 1.2 "
+           "(default) or 1.3; a session below it is WARNING (servers down to TLS 1.0 are still "
+           "reached)", convert=tls_version, metavar="VERSION", default="1.2", needs_tls=True),
     Option("-w --warning", "warning", "response time range in seconds for WARNING, e.g. 1, "
            "0.5, ~:2, @1:2", convert=threshold, metavar="RANGE", default=nagiosplugin.Range()),
     Option("-c --critical", "critical", "response time range in seconds for CRITICAL",
@@ -209,7 +234,6 @@ OPTIONS = [
     Option("-h --help", "help", "print this help", action=print_help),
 ]  # fmt: skip
 BY_FLAG = {flag: option for option in OPTIONS for flag in option.flags}
-TLS_OPTIONS = ("-S", "-s")  # the options that make a check speak TLS
 
 
 def parse(argv: list[str]) -> Options:
@@ -270,7 +294,7 @@ def unexpected(arg: str) -> str:
 
 def _checked(options: Options, given: list[Option]) -> Options:
     """Options that need TLS are dropped (with a note) without it; then exclusions hold."""
-    if not any(BY_FLAG[flag] in given for flag in TLS_OPTIONS):
+    if not options.speaks_tls:
         for option in dict.fromkeys(o for o in given if o.needs_tls):
             setattr(options, option.dest, option.default)
             options.notes.append(f"{option.label} ignored: it needs -S or -s")

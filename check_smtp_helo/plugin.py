@@ -3,14 +3,16 @@ what it found, a Summary that words the result, and the output layout."""
 
 from __future__ import annotations
 
+import _signal  # the signal module's C core: the module itself builds enum classes at import
 import logging
+import os
 import re
 import time
 
 import nagiosplugin
 from nagiosplugin.output import Output
 
-from .base import LONG_LINE, STATUS_LINE, safe
+from .base import LONG_LINE, STATUS_LINE, TIMER, DeadlineError, safe
 from .smtp import Reply, Session, Target, converse, endpoint
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
@@ -79,8 +81,9 @@ class SMTPServer(nagiosplugin.Resource):
             yield nagiosplugin.Metric("banner_reply", session.banner, context="banner")
         if session.helo is not None:
             yield nagiosplugin.Metric("helo_reply", session.helo, context="helo")
-        if session.tls is not None and session.tls.days_left is not None:
-            yield nagiosplugin.Metric("cert_days", session.tls.days_left, context="certificate")
+        if session.tls is not None:
+            yield nagiosplugin.Metric("tls_version", session.tls, context="tls_version")
+            yield nagiosplugin.Metric("cert_days", session.tls, context="certificate")
         if session.failure is not None:
             yield nagiosplugin.Metric("failure", session.failure, context="failure")
 
@@ -154,13 +157,57 @@ class BannerContext(ReplyContext):
         result = super().evaluate(metric, resource)
         if result.state != nagiosplugin.Ok or self.expect is None:
             return result
-        if any(self.expect.search(line) for line in metric.value.wire_lines()):
+        if search_within_deadline(self.expect, metric.value.wire_lines()):
             return result
         return self.result_cls(nagiosplugin.Warn, "banner does not match -e", metric)
 
 
+def search_within_deadline(pattern: re.Pattern, lines: list[str]) -> bool:
+    """Does the pattern match some line? A pattern can backtrack for hours inside the re
+    engine, where no signal handler runs, so the match runs in a child process that the
+    deadline ends: its own timer kills it, and the parent's DeadlineError interrupts the wait."""
+    left = TIMER.left()
+    if left <= 0:
+        raise DeadlineError
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: one byte, b"1" for a match, then gone
+        try:
+            _signal.signal(_signal.SIGTERM, _signal.SIG_DFL)
+            _signal.signal(_signal.SIGALRM, _signal.SIG_DFL)
+            _signal.setitimer(_signal.ITIMER_REAL, left)
+            os.write(write_end, b"1" if any(map(pattern.search, lines)) else b"0")
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    try:
+        answer = os.read(read_end, 1)
+    finally:
+        os.close(read_end)
+        os.kill(pid, _signal.SIGKILL)
+        os.waitpid(pid, 0)
+    if not answer:  # killed by its own timer, a moment before ours
+        raise DeadlineError
+    return answer == b"1"
+
+
+class TLSVersionContext(nagiosplugin.Context):
+    """The negotiated TLS version against --min-tls: below it is WARNING."""
+
+    def __init__(self) -> None:
+        super().__init__("tls_version")
+
+    def evaluate(self, metric, resource):
+        tls: TLSInfo = metric.value
+        if tls.meets_minimum:
+            return self.result_cls(nagiosplugin.Ok, None, metric)
+        hint = f"{tls.version} is below the minimum TLS {tls.min_version} (--min-tls)"
+        return self.result_cls(nagiosplugin.Warn, hint, metric)
+
+
 class CertificateContext(nagiosplugin.Context):
-    """Days left on the certificate: below -D WARN or CRIT, or expired (always CRITICAL)."""
+    """The server certificate: unreadable is UNKNOWN; expired or not yet valid is CRITICAL
+    (with --insecure too); fewer days left than -D is WARNING or CRITICAL."""
 
     def __init__(self, warning_days: float | None, critical_days: float | None) -> None:
         super().__init__("certificate")
@@ -168,9 +215,15 @@ class CertificateContext(nagiosplugin.Context):
         self.critical_days = critical_days
 
     def evaluate(self, metric, resource):
-        days = metric.value
+        tls: TLSInfo = metric.value
+        days = tls.days_left
+        if tls.unreadable is not None or days is None:
+            hint = f"certificate not readable: {tls.unreadable}"
+            return self.result_cls(nagiosplugin.Unknown, hint, metric)
         if days < 0:
             return self.result_cls(nagiosplugin.Critical, "certificate expired", metric)
+        if tls.starts_in > 0:
+            return self.result_cls(nagiosplugin.Critical, "certificate not yet valid", metric)
         for state, limit, kind in (
             (nagiosplugin.Critical, self.critical_days, "critical"),
             (nagiosplugin.Warn, self.warning_days, "warning"),
@@ -181,12 +234,15 @@ class CertificateContext(nagiosplugin.Context):
         return self.result_cls(nagiosplugin.Ok, None, metric)
 
     def performance(self, metric, resource):
+        days = metric.value.days_left
+        if days is None:
+            return None
         # "30:" is the plugin guidelines' "alert below 30"
         warn, crit = (
             f"{number(d)}:" if d is not None else ""
             for d in (self.warning_days, self.critical_days)
         )
-        return nagiosplugin.Performance("cert_days", number(metric.value), "", warn, crit)
+        return nagiosplugin.Performance("cert_days", number(days), "", warn, crit)
 
 
 class FailureContext(nagiosplugin.Context):
@@ -261,32 +317,44 @@ class SMTPSummary(nagiosplugin.Summary):
         if session.helo:
             parts.append(f"helo: {safe(str(session.helo))}")
         if session.tls:
-            parts.append(f"tls: {session.tls.version} ({_days_text(session.tls.days_left)})")
+            parts.append(f"tls: {session.tls.version} ({_certificate_text(session.tls)})")
         return ", ".join(parts)
 
 
-def _days_text(days: float | None) -> str:
-    if days is None:
-        return "no certificate"
-    if days < 0:
-        return f"certificate expired {int(-(days // 1))} days ago"  # whole days, rounded up
-    if days < 1:
-        return f"certificate expires in {int(days * 24)} hours"
-    return f"certificate expires in {int(days)} days"
+def _certificate_text(tls: TLSInfo) -> str:
+    """The certificate's validity in words: 'certificate expires in 1 hour 59 minutes'."""
+    from .tls import ago, span  # noqa: PLC0415 -- ssl is loaded already: this is a TLS check
+
+    if tls.unreadable is not None or tls.not_after is None:
+        return "certificate not readable"
+    left = tls.not_after - time.time()
+    if left < 0:
+        return f"certificate expired {ago(-left)}"
+    if tls.starts_in > 0:
+        return f"certificate not valid for another {span(tls.starts_in)}"
+    return f"certificate expires in {span(left)}"
 
 
 def _tls_lines(tls: TLSInfo) -> list[str]:
     """Long output about the TLS session and the server certificate."""
     verified = "verified" if tls.verified else "NOT verified (--insecure)"
+    minimum = "" if tls.meets_minimum else f" (below the minimum TLS {tls.min_version})"
     lines = [
-        f"TLS: {tls.version}, cipher {tls.cipher} ({tls.bits} bits), certificate {verified}",
+        f"TLS: {tls.version}{minimum}, cipher {tls.cipher} ({tls.bits} bits), "
+        f"certificate {verified}"
+    ]
+    if tls.unreadable is not None:
+        return [*lines, f"certificate not readable: {tls.unreadable}"]
+    lines += [
         f"certificate subject: {tls.subject}",
         f"certificate alternative names: {', '.join(tls.alt_names) or 'none'}",
         f"certificate issuer: {tls.issuer}",
     ]
-    if tls.not_after is not None:
-        expiry = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(tls.not_after))
-        lines.append(f"certificate expires: {expiry} ({_days_text(tls.days_left)})")
+    for label, moment in (("valid from", tls.not_before), ("expires", tls.not_after)):
+        if moment is not None:
+            when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(moment))
+            lines.append(f"certificate {label}: {when}")
+    lines[-1] += f" ({_certificate_text(tls)})"
     chain = [f"{tls.chain_sent} sent by the server"] if tls.chain_sent is not None else []
     if tls.chain_verified is not None:
         chain.append(f"{tls.chain_verified} in the verified chain")

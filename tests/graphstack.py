@@ -5,15 +5,17 @@ Each daemon runs from its own temp directory on free loopback ports and is stopp
 The fixtures at the end (made available to every test module by conftest.py) start each one
 once per session:
 
-- `carbon`: a carbon-cache; `carbon.metrics()` lists the whisper paths, `carbon.fetch(path)`
-  reads one the way whisper-fetch does.
+- `carbon`: a carbon-cache fed on `carbon.port`; `carbon.metrics()` lists the whisper paths,
+  `carbon.fetch(path)` reads one the way whisper-fetch does.
 - `graphite_web`: graphite-web on that whisper directory; `graphite_web.url` is its base URL,
   `graphite_web.render(target)` its JSON render API, `graphite_web.module_charts(...)` the
   PNGs that icingaweb2-module-graphite draws from a template file.
 - `influxd`: an InfluxDB 1.x with the database `icinga2`; `influxd.query(q)` runs InfluxQL.
 - `writer_icinga(body)` makes a `WriterIcinga`: a private Icinga 2 whose configuration already
-  has a GraphiteWriter and an InfluxdbWriter pointing at the daemons above; add the hosts and
-  services in `body` and call `run_until(...)`.
+  has the shipped CheckCommand, a GraphiteWriter and an InfluxdbWriter pointing at the daemons
+  above; add the hosts and services in `body` and call `run_until(...)`.
+
+Outside these fixtures each daemon is a context manager: `with Carbon() as carbon: ...`.
 """
 
 from __future__ import annotations
@@ -30,11 +32,12 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from helpers import private_directory, unavailable
 from servers import free_port
-from test_icinga import Icinga
+from test_icinga import SHIPPED, Icinga
 
 CARBON = "/usr/bin/carbon-cache"
 DJANGO = "/usr/bin/django-admin"
@@ -64,13 +67,14 @@ def listening(port: int) -> bool:
 
 
 class Daemon:
-    """A daemon in the foreground of its own session, its output in `log`."""
+    """A daemon in the foreground of its own session, its output in `log`. It gets SIGTERM
+    when the test process ends, also when that is killed before its fixtures stop it."""
 
     def __init__(self, base: Path, name: str, command: list[str], env: dict | None = None):
         self.log = base / f"{name}.log"
         with self.log.open("w") as log:
             self.process = subprocess.Popen(
-                command,
+                ["setpriv", "--pdeathsig", "TERM", "--", *command],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -96,15 +100,40 @@ class Daemon:
                 self.process.wait()
 
 
-class Carbon:
-    """carbon-cache writing whisper files below `whisper`, fed on `line_port`."""
+ServiceT = TypeVar("ServiceT", bound="Service")
+
+
+class Service:
+    """A daemon from a Debian package, with its own directory `base` and a free loopback
+    `port` to serve on; as a context manager, stopped and its directory removed at the end."""
+
+    daemon: Daemon
+
+    def __init__(self, name: str, package: str, *programs: str) -> None:
+        if not all(Path(program).exists() for program in programs):
+            unavailable(f"Debian's {package} is not installed (.ci/run installs it)")
+        self.base = private_directory(name)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.daemon.stop()
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    def __enter__(self: ServiceT) -> ServiceT:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+
+class Carbon(Service):
+    """carbon-cache writing whisper files below `whisper`, fed (plaintext protocol) on `port`."""
 
     def __init__(self) -> None:
-        if not Path(CARBON).exists():
-            unavailable("Debian's graphite-carbon is not installed (.ci/run installs it)")
-        self.base = private_directory("carbon")
+        super().__init__("carbon", "graphite-carbon", CARBON)
         self.whisper = self.base / "whisper"
-        self.line_port, pickle_port, query_port = free_port(), free_port(), free_port()
+        pickle_port, query_port = free_port(), free_port()
         (self.base / "storage-schemas.conf").write_text(
             f"[everything]\npattern = .*\nretentions = {RETENTION}\n"
         )
@@ -121,7 +150,7 @@ MAX_CACHE_SIZE = inf
 MAX_UPDATES_PER_SECOND = inf
 MAX_CREATES_PER_MINUTE = inf
 LINE_RECEIVER_INTERFACE = 127.0.0.1
-LINE_RECEIVER_PORT = {self.line_port}
+LINE_RECEIVER_PORT = {self.port}
 ENABLE_UDP_LISTENER = False
 PICKLE_RECEIVER_INTERFACE = 127.0.0.1
 PICKLE_RECEIVER_PORT = {pickle_port}
@@ -143,7 +172,7 @@ WHISPER_AUTOFLUSH = True
                 "start",
             ],
         )
-        self.daemon.wait_for_port(self.line_port)
+        self.daemon.wait_for_port(self.port)
 
     def metrics(self) -> set[str]:
         """Every metric path that has a whisper file."""
@@ -164,21 +193,13 @@ WHISPER_AUTOFLUSH = True
         points = (line.split() for line in proc.stdout.splitlines())
         return [(int(t), None if v == "None" else float(v)) for t, v in points]
 
-    def stop(self) -> None:
-        self.daemon.stop()
-        shutil.rmtree(self.base, ignore_errors=True)
 
-
-class GraphiteWeb:
+class GraphiteWeb(Service):
     """graphite-web's Django application on `url`, reading carbon's whisper files only (no
     carbonlink, so what it serves is what is on disk)."""
 
     def __init__(self, carbon: Carbon) -> None:
-        if not Path(DJANGO).exists() or not Path(GRAPHITE_WEB).exists():
-            unavailable("Debian's graphite-web is not installed (.ci/run installs it)")
-        self.base = private_directory("graphite-web")
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__("graphite-web", "graphite-web", DJANGO, GRAPHITE_WEB)
         (self.base / "graphstack_settings.py").write_text(
             f"""\
 SECRET_KEY = "graph-test-only"
@@ -257,20 +278,12 @@ DATABASES = {{"default": {{"ENGINE": "django.db.backends.sqlite3",
         assert proc.returncode == 0, proc.stdout + proc.stderr
         return json.loads(proc.stdout)
 
-    def stop(self) -> None:
-        self.daemon.stop()
-        shutil.rmtree(self.base, ignore_errors=True)
 
-
-class Influxd:
+class Influxd(Service):
     """InfluxDB 1.x with an empty database `icinga2`, HTTP API on `url`."""
 
     def __init__(self) -> None:
-        if not Path(INFLUXD).exists():
-            unavailable("Debian's influxdb is not installed (.ci/run installs it)")
-        self.base = private_directory("influxd")
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__("influxd", "influxdb", INFLUXD)
         (self.base / "influxdb.conf").write_text(
             f"""\
 reporting-disabled = true
@@ -310,10 +323,6 @@ bind-address = "127.0.0.1:{free_port()}"
             assert "error" not in result, (q, result)
         return results
 
-    def stop(self) -> None:
-        self.daemon.stop()
-        shutil.rmtree(self.base, ignore_errors=True)
-
 
 GRAPHITE_WRITER = """
 object CheckerComponent "checker" {{}}
@@ -335,39 +344,40 @@ object InfluxdbWriter "influxdb" {{
 """
 
 
+# The shipped CheckCommand alone: the example hosts' services would write metrics too.
+COMMAND_ONLY = {"global-templates": ["smtp_helo-command.conf"]}
+
+
 class WriterIcinga(Icinga):
     """A private Icinga 2 (every path in its own directory, see engines.icinga_daemon) with
-    the shipped configuration, a checker, a GraphiteWriter and, given an influxd, an
+    the shipped CheckCommand, a checker, a GraphiteWriter and, given an influxd, an
     InfluxdbWriter."""
 
     def __init__(
         self, plugins: Path, stock: Path, carbon: Carbon, influxd: Influxd | None, body: str
     ) -> None:
-        writers = GRAPHITE_WRITER.format(carbon_port=carbon.line_port)
+        writers = GRAPHITE_WRITER.format(carbon_port=carbon.port)
         if influxd is not None:
             writers += INFLUXDB_WRITER.format(influx_port=influxd.port, database=INFLUX_DATABASE)
-        super().__init__(plugins, stock, writers + body)
+        super().__init__(plugins, stock, writers + body, SHIPPED, COMMAND_ONLY)
 
 
 @pytest.fixture(scope="session")
 def carbon():
-    daemon = Carbon()
-    yield daemon
-    daemon.stop()
+    with Carbon() as daemon:
+        yield daemon
 
 
 @pytest.fixture(scope="session")
 def graphite_web(carbon):
-    daemon = GraphiteWeb(carbon)
-    yield daemon
-    daemon.stop()
+    with GraphiteWeb(carbon) as daemon:
+        yield daemon
 
 
 @pytest.fixture(scope="session")
 def influxd():
-    daemon = Influxd()
-    yield daemon
-    daemon.stop()
+    with Influxd() as daemon:
+        yield daemon
 
 
 @pytest.fixture(scope="session")

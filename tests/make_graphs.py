@@ -84,9 +84,6 @@ def test_draw_readme_graph(writer_icinga, carbon, graphite_web, ido):
     OUTPUT.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(phases["png"], OUTPUT)
     print(f"\n{OUTPUT}: {OUTPUT.stat().st_size} bytes")
-    web = IcingaWeb(ido.database, graphite_web.url, template)
-    try:
+    with IcingaWeb(ido.database, graphite_web.url, template) as web:
         web.browse(web.service_page("mx.example.net", "smtp", seconds), PAGE, size=(1200, 900))
-    finally:
-        web.stop()
     print(f"{PAGE}: {PAGE.stat().st_size} bytes")

@@ -1,7 +1,8 @@
 """Integration: the shipped graph definitions, proven from plugin to picture.
 
-One private Icinga 2 runs the shipped CheckCommand every second against two servers: one
-that delays its banner and its EHLO reply by DELAY, one with STARTTLS checked with -D. Its
+One private Icinga 2 runs the shipped CheckCommand every second against three servers: one
+that delays its banner and its EHLO reply by DELAY, one with STARTTLS checked with -D, one
+that never greets (so the check fails with no time). Its
 GraphiteWriter feeds a private carbon-cache (read back by graphite-web and by the
 icingaweb2-module-graphite's own PHP code), its InfluxdbWriter a private influxd (queried
 with every query of the shipped Grafana dashboard). The PNP4Nagios template is run by
@@ -313,7 +314,8 @@ PNP_RUNNER = Path(__file__).with_name("pnp_template.php")
 def pnp_variables(rrd: Path, perfdata: dict[str, Perf], service: str) -> dict:
     """What process_perfdata.pl records for one service (RRD_STORAGE_TYPE = SINGLE: one
     RRD, data sources named 1, 2, ... in perfdata order), as PNP hands it to a template.
-    A range threshold 'a:' is kept as its lower end, WARN_MIN/CRIT_MIN."""
+    As its _parse does, a range threshold 'a:b' leaves WARN empty and becomes WARN_MIN a,
+    WARN_MAX b, WARN_RANGE_TYPE outside (and the same for CRIT)."""
     variables: dict = {"hostname": HOST, "servicedesc": service}
     for i, (label, perf) in enumerate(perfdata.items(), start=1):
         fields = {"RRDFILE": str(rrd), "DS": str(i), "NAME": label, "UNIT": perf.uom}
@@ -323,6 +325,7 @@ def pnp_variables(rrd: Path, perfdata: dict[str, Perf], service: str) -> dict:
             fields[kind] = "" if colon else given
             fields[f"{kind}_MIN"] = low if colon else ""
             fields[f"{kind}_MAX"] = high
+            fields[f"{kind}_RANGE_TYPE"] = "outside" if colon else ""
         for name, value in fields.items():
             variables.setdefault(name, {})[str(i)] = value
     return variables
@@ -347,7 +350,7 @@ def pnp_variables(rrd: Path, perfdata: dict[str, Perf], service: str) -> dict:
         ("smtp-silent", ["-t", "1"], {"SMTP phases": {"connect"}}),
     ],
 )
-def test_pnp4nagios_template_draws_with_rrdtool(servers, service, options, graphs):
+def test_pnp4nagios_template_draws_with_rrdtool(servers, tmp_path, service, options, graphs):
     """Real plugin output into an RRD as PNP builds it, the shipped template run by php-cli,
     its $opt and $def drawn by rrdtool graph: every curve's colour is in the picture."""
     if not shutil.which("rrdtool") or not shutil.which("php"):
@@ -357,8 +360,7 @@ def test_pnp4nagios_template_draws_with_rrdtool(servers, service, options, graph
     runs = [run_check("-H", "127.0.0.1", "-p", str(port), *options, *extra) for _ in range(4)]
     assert {tuple(run.perfdata) for run in runs} == {tuple(runs[0].perfdata)}, runs
     assert set(runs[0].perfdata) == SERVICES[service]
-    directory = private_directory("pnp")
-    rrd = directory / f"{service}.rrd"
+    rrd = tmp_path / f"{service}.rrd"
     start = int(time.time()) - 60
     sources = [f"DS:{i}:GAUGE:8460:U:U" for i in range(1, len(runs[0].perfdata) + 1)]
     archives = [f"RRA:{cf}:0.5:1:600" for cf in ("AVERAGE", "MIN", "MAX")]
@@ -366,15 +368,18 @@ def test_pnp4nagios_template_draws_with_rrdtool(servers, service, options, graph
         ["rrdtool", "create", rrd, "--start", str(start - 1), "--step", "1", *sources, *archives],
         check=True,
     )
-    for second, run in enumerate(runs):
-        values = ":".join(perf.value for perf in run.perfdata.values())
-        for t in range(start + 10 * second, start + 10 * second + 10):  # a result per 10 s
-            subprocess.run(["rrdtool", "update", rrd, f"{t}:{values}"], check=True)
-    (directory / "variables.json").write_text(
+    # each result held for 10 s, as a check every 10 s would leave it
+    updates = [
+        f"{start + 10 * number + second}:" + ":".join(p.value for p in run.perfdata.values())
+        for number, run in enumerate(runs)
+        for second in range(10)
+    ]
+    subprocess.run(["rrdtool", "update", rrd, *updates], check=True)
+    (tmp_path / "variables.json").write_text(
         json.dumps(pnp_variables(rrd, runs[-1].perfdata, service))
     )
     proc = subprocess.run(
-        ["php", PNP_RUNNER, directory / "variables.json", PNP_TEMPLATE],
+        ["php", PNP_RUNNER, tmp_path / "variables.json", PNP_TEMPLATE],
         capture_output=True,
         text=True,
         check=False,
@@ -383,17 +388,9 @@ def test_pnp4nagios_template_draws_with_rrdtool(servers, service, options, graph
     template = json.loads(proc.stdout)
     assert sorted(template["ds_name"].values()) == sorted(graphs)
     for number, name in template["ds_name"].items():
-        png = directory / f"{number}.png"
+        png = tmp_path / f"{number}.png"
         command = ["rrdtool", "graph", png, "--start", str(start), "--end", str(start + 40)]
-        command += ["--width", "500", "--height", "200"]
-        subprocess.run(
-            [
-                *command,
-                *shlex.split(template["opt"][number]),
-                *shlex.split(template["def"][number]),
-            ],
-            check=True,
-            capture_output=True,
-        )
+        command += ["--width", "500", "--height", "200", "--no-legend"]  # only data has colour
+        command += [*shlex.split(template["opt"][number]), *shlex.split(template["def"][number])]
+        subprocess.run(command, check=True, capture_output=True)
         assert_drawn(png, graphs[name])
-    shutil.rmtree(directory)

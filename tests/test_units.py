@@ -15,8 +15,9 @@ import pytest
 import trustme
 
 from check_smtp_helo.base import printable, safe
-from check_smtp_helo.cli import parse_options
+from check_smtp_helo.cli import Derived
 from check_smtp_helo.names import helo_argument, parse_host
+from check_smtp_helo.options import parse
 from check_smtp_helo.plugin import decimal, duration, number, range_text
 from check_smtp_helo.smtp import Channel, Reply, Target, _Clock, address_literal
 from check_smtp_helo.tls import days_from_civil, parse_certificate
@@ -168,7 +169,8 @@ def test_certificate_reader_agrees_with_the_ssl_module(tmp_path):
     assert facts["alt_names"] == ["DNS:mx.example.com", "IP:192.0.2.7", "IP:2001:db8::7"]
     assert facts["subject"].startswith("O=trustme v") and ", OU=Testing cert #" in facts["subject"]
     assert facts["issuer"].startswith("O=trustme v") and ", OU=Testing CA #" in facts["issuer"]
-    assert parse_certificate(b"") == {}
+    with pytest.raises(ValueError, match="runs past the end"):
+        parse_certificate(b"")
 
 
 @pytest.mark.parametrize(
@@ -176,8 +178,7 @@ def test_certificate_reader_agrees_with_the_ssl_module(tmp_path):
     [([], 25), (["-s"], 465), (["--tls"], 465), (["-S"], 25), (["-s", "-p", "2465"], 2465)],
 )
 def test_default_port_follows_implicit_tls(args, port):
-    _options, derived = parse_options(["-H", "mx.example.com", *args])
-    assert derived.port == port
+    assert Derived(parse(["-H", "mx.example.com", *args])).port == port
 
 
 def test_layers_import_downwards_only():
@@ -193,7 +194,7 @@ def test_layers_import_downwards_only():
      ("-w", "@1:2", "-c", "0.5"), ("-w", "1:3", "-c", "2"), ("-w", "2"), ("-c", "1")],
 )  # fmt: skip
 def test_thresholds_other_than_warning_above_critical_are_taken(thresholds):
-    options, _derived = parse_options(["-H", "mx.example.com", *thresholds])
+    options = parse(["-H", "mx.example.com", *thresholds])
     given = dict(zip(thresholds[::2], thresholds[1::2]))
     assert str(options.warning) == given.get("-w", "")
     assert str(options.critical) == given.get("-c", "")

@@ -9,7 +9,6 @@ headless Chromium opens the page of the plain and of the STARTTLS service.
 
 from __future__ import annotations
 
-import contextlib
 import html
 import re
 import shutil
@@ -57,13 +56,8 @@ def graphite_url(engine_plugins, stock, servers, ido):  # noqa: F811
     """graphite-web on a carbon-cache of its own (the graph suite counts every metric in
     the shared one), after an Icinga 2 ran until the host and every service have a state in
     the IDO and both pages' services have graphs."""
-    with contextlib.ExitStack() as started:
-        carbon = Carbon()
-        started.callback(carbon.stop)
-        graphite_web = GraphiteWeb(carbon)
-        started.callback(graphite_web.stop)
+    with Carbon() as carbon, GraphiteWeb(carbon) as graphite_web:
         icinga = WriterIcinga(engine_plugins, stock, carbon, None, ido.config + checks(servers))
-        started.callback(icinga.remove)
 
         def ready() -> bool:
             drawn = [m for m in carbon.metrics() if m.endswith(".perfdata.time.value")]
@@ -73,15 +67,17 @@ def graphite_url(engine_plugins, stock, servers, ido):  # noqa: F811
                 and all(sum(v is not None for _, v in carbon.fetch(m, 300)) >= 5 for m in drawn)
             )
 
-        icinga.run_until(icinga.command(), ready, timeout=90)
-        yield graphite_web.url
+        try:
+            icinga.run_until(icinga.command(), ready, timeout=90)
+            yield graphite_web.url
+        finally:
+            icinga.remove()
 
 
 @pytest.fixture(scope="module")
 def web(graphite_url, ido):
-    site = IcingaWeb(ido.database, graphite_url, TEMPLATE)
-    yield site
-    site.stop()
+    with IcingaWeb(ido.database, graphite_url, TEMPLATE) as site:
+        yield site
 
 
 def query(url: str) -> dict[str, str]:
@@ -141,10 +137,11 @@ def test_a_template_for_another_command_fails_the_page_test(graphite_url, ido):
     broken = broken_copy(
         SHIPPED, "smtp_helo.ini", 'check_command = "smtp_helo"', 'check_command = "smtp"'
     )
-    site = IcingaWeb(ido.database, graphite_url, broken / "smtp_helo.ini")
     try:
-        with pytest.raises(AssertionError, match="not the shipped template's graphs"):
+        with (
+            IcingaWeb(ido.database, graphite_url, broken / "smtp_helo.ini") as site,
+            pytest.raises(AssertionError, match="not the shipped template's graphs"),
+        ):
             assert_service_page(site, "smtp-delay")
     finally:
-        site.stop()
         shutil.rmtree(broken.parent)

@@ -25,10 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from graphstack import Daemon
-from helpers import private_directory, unavailable
+from graphstack import Daemon, Service
+from helpers import unavailable
 from mariadb import MariaDB
-from servers import free_port
 
 ICINGAWEB = Path("/usr/share/icingaweb2")
 MODULES = ("monitoring", "graphite")
@@ -92,15 +91,13 @@ def ido_connection(database: MariaDB) -> str:
     return IDO.format(port=database.port, password=PASSWORD)
 
 
-class IcingaWeb:
+class IcingaWeb(Service):
     """Icinga Web 2 on `url`, every request made as user admin (an `external` backend with
     REMOTE_USER set), reading the IDO and drawing graphs from graphite-web at graphite_url."""
 
     def __init__(self, database: MariaDB, graphite_url: str, template: Path) -> None:
-        self.base = private_directory("icingaweb")
+        super().__init__("icingaweb2", "icingaweb2", str(ICINGAWEB / "public" / "index.php"))
         config = self.base / "config"
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         files = {
             "config.ini": '[global]\nconfig_backend = "db"\nconfig_resource = "icingaweb"\n'
             f'[logging]\nlog = "file"\nfile = "{self.base}/icingaweb2.log"\nlevel = "WARNING"\n',
@@ -168,10 +165,6 @@ class IcingaWeb:
         proc = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
         assert proc.returncode == 0 and screenshot.exists(), proc
         return proc.stdout
-
-    def stop(self) -> None:
-        self.daemon.stop()
-        shutil.rmtree(self.base, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

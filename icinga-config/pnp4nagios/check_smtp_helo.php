@@ -17,17 +17,19 @@ $colours = ['time' => '#f0c419', 'warning' => '#ff8c00', 'critical' => '#e31a1c'
 // Data source number of each perfdata label this service sent
 $index = array_flip($NAME);
 
-// Dashed lines for the warning and critical limits of data source $i, times $scale: the
-// value as sent ('0.5'), or the lower end of a range ('30:', "alert below 30" for -D)
+// Dashed lines for the warning and critical limits of data source $i, wherever the series
+// $base has data, times $scale: the value as sent ('0.5'), or the lower end of a range ('30:', "alert below
+// 30" for -D). Lines rather than HRULEs, so that the axis reaches them.
 $warnLow = $WARN_MIN ?? [];
 $critLow = $CRIT_MIN ?? [];
-$rules = function ($i, $scale, $unit) use ($WARN, $CRIT, $warnLow, $critLow, $colours) {
+$rules = function ($i, $base, $scale, $unit) use ($WARN, $CRIT, $warnLow, $critLow, $colours) {
     $rules = '';
     foreach (['warning' => [$WARN, $warnLow], 'critical' => [$CRIT, $critLow]] as $kind => $given) {
         foreach ($given as $values) {
             if (isset($values[$i]) && is_numeric($values[$i])) {
                 $value = $values[$i] * $scale;
-                $rules .= "HRULE:$value{$colours[$kind]}:\"$kind $value $unit\\n\":dashes ";
+                $rules .= "CDEF:$kind=$base,0,*,$value,+ "
+                    . "LINE1:$kind{$colours[$kind]}:\"$kind $value $unit\\n\":dashes ";
                 break;
             }
         }
@@ -42,7 +44,7 @@ $stacked = array_intersect_key($phases, $index);
 if ($stacked || isset($index['time'])) {
     $graph++;
     $ds_name[$graph] = 'SMTP phases';
-    $opt[$graph] = "--vertical-label ms --lower-limit 0 --title \"SMTP phases (ms): $title\"";
+    $opt[$graph] = "--vertical-label ms --lower-limit 0 --units-exponent 0 --title \"SMTP phases (ms): $title\"";
     $def[$graph] = '';
     $stack = '';
     foreach ($stacked as $label => $colour) {
@@ -57,7 +59,7 @@ if ($stacked || isset($index['time'])) {
         $def[$graph] .= "DEF:time=$RRDFILE[$i]:$DS[$i]:AVERAGE CDEF:time_ms=time,1000,* "
             . "LINE2:time_ms{$colours['time']}:\"time    \" "
             . "GPRINT:time_ms:LAST:\"last %7.1lf ms\" GPRINT:time_ms:MAX:\"max %7.1lf ms\\n\" ";
-        $def[$graph] .= $rules($i, 1000, 'ms');
+        $def[$graph] .= $rules($i, 'time_ms', 1000, 'ms');
     }
 }
 
@@ -68,5 +70,5 @@ if (isset($index['cert_days'])) {
     $opt[$graph] = "--vertical-label days --lower-limit 0 --title \"Certificate days left: $title\"";
     $def[$graph] = "DEF:days=$RRDFILE[$i]:$DS[$i]:AVERAGE "
         . "AREA:days{$colours['days']}:\"days left\" GPRINT:days:LAST:\"last %6.1lf\\n\" ";
-    $def[$graph] .= $rules($i, 1, 'days');
+    $def[$graph] .= $rules($i, 'days', 1, 'days');
 }
