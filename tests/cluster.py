@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from engines import ICINGA, ICINGA_PATHS, PrivateEngine, icinga_daemon
-from helpers import owned_by, private_directory
+from helpers import owned_by, private_directory, stop_process
 from servers import free_port
 
 USER = "nagios"
@@ -143,13 +143,7 @@ class Node(PrivateEngine):
         harmless."""
         if not self.daemon:
             return
-        if self.daemon.poll() is None:
-            self.daemon.send_signal(signal.SIGTERM)
-            try:
-                self.daemon.wait(30)
-            except subprocess.TimeoutExpired:
-                self.daemon.kill()
-                self.daemon.wait()
+        stop_process(self.daemon, 30)
         try:
             wait_for(f"the processes of {self.name} to end", lambda: not self.session(), timeout=10)
         finally:
