@@ -215,7 +215,8 @@ PHASE_COLOURS = {
     "dns": "#8c564b",
 }
 CERTIFICATE_COLOUR = "#1b9e77"
-CURVE_COLOURS = {**PHASE_COLOURS, "days": CERTIFICATE_COLOUR}
+DOMAIN_COLOURS = {"probe": "#9467bd", "addresses": "#e377c2", "answered": "#bcbd22"}
+CURVE_COLOURS = {**PHASE_COLOURS, "days": CERTIFICATE_COLOUR, **DOMAIN_COLOURS}
 FAINT = {"connect", "dns"}  # well under a millisecond on loopback: a row of pixels, or none
 
 
@@ -394,3 +395,50 @@ def test_pnp4nagios_template_draws_with_rrdtool(servers, tmp_path, service, opti
         command += [*shlex.split(template["opt"][number]), *shlex.split(template["def"][number])]
         subprocess.run(command, check=True, capture_output=True)
         assert_drawn(png, graphs[name])
+
+
+DOMAIN_CHECK = """
+object Host "domain.test" {{
+  check_command = "dummy"
+  enable_active_checks = false
+  address = "127.0.0.1"
+}}
+object Service "mail-domain" {{
+  host_name = "domain.test"
+  check_command = "smtp_helo"
+  check_interval = 1s
+  retry_interval = 1s
+  vars.smtp_helo_mx = "onedead.lab.example"
+  vars.smtp_helo_resolver = "{resolver}"
+  vars.smtp_helo_port = {port}
+}}
+"""
+# The per-probe labels of onedead.lab.example in the mail domain lab (maillab.py): two of its
+# three addresses answer, the third refuses (and has no time)
+PROBES = ("mx1_lab_example_127_0_0_2", "mx1_lab_example___1")
+
+
+def test_graphite_module_draws_each_probe_of_a_mail_domain(
+    writer_icinga, carbon, graphite_web, mail_lab
+):
+    """A domain check's time_<host>_<address> labels pass GraphiteWriter as they are, the
+    template's probes chart draws one chart for each address that answered, and the addresses
+    chart both counts."""
+    paths = {
+        f"icinga2.domain_test.services.mail-domain.smtp_helo.perfdata.time_{probe}.value"
+        for probe in PROBES
+    }
+    icinga = writer_icinga(DOMAIN_CHECK.format(resolver=mail_lab.resolver, port=mail_lab.port))
+
+    def stored() -> bool:
+        return paths <= carbon.metrics() and all(len(slots(carbon, p)) >= 2 for p in paths)
+
+    icinga.run_until(icinga.command(), stored, timeout=90)
+    charts = graphite_web.module_charts(GRAPHITE_TEMPLATE, "domain.test", "mail-domain", seconds=60)
+    probes = [chart for chart in charts if chart["template"] == "smtp_helo-probes"]
+    assert {chart["metrics"]["probe"] for chart in probes} == paths
+    for chart in probes:
+        assert set(chart["metrics"]) == {"probe"}
+        assert_drawn(Path(chart["png"]), {"probe"})
+    (addresses,) = (chart for chart in charts if chart["template"] == "smtp_helo-addresses")
+    assert_drawn(Path(addresses["png"]), {"addresses", "answered"})
