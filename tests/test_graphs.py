@@ -419,21 +419,30 @@ PROBES = ("mx1_lab_example_127_0_0_2", "mx1_lab_example___1")
 
 
 def test_graphite_module_draws_each_probe_of_a_mail_domain(
-    writer_icinga, carbon, graphite_web, mail_lab
+    writer_icinga, carbon, graphite_web, influxd, mail_lab
 ):
-    """A domain check's time_<host>_<address> labels pass GraphiteWriter as they are, the
-    template's probes chart draws one chart for each address that answered, and the addresses
-    chart both counts."""
+    """A domain check's time_<host>_<address> labels pass GraphiteWriter and InfluxdbWriter as
+    they are, the template's probes chart draws one chart for each address that answered, and
+    the addresses chart both counts."""
     paths = {
         f"icinga2.domain_test.services.mail-domain.smtp_helo.perfdata.time_{probe}.value"
         for probe in PROBES
     }
     icinga = writer_icinga(DOMAIN_CHECK.format(resolver=mail_lab.resolver, port=mail_lab.port))
 
+    def influx_labels() -> set[str]:
+        result = influxd.query(
+            'SHOW TAG VALUES FROM "smtp_helo" WITH KEY = "metric" WHERE "service" = \'mail-domain\''
+        )[0]
+        return {value for series in result.get("series", []) for _key, value in series["values"]}
+
     def stored() -> bool:
-        return paths <= carbon.metrics() and all(len(slots(carbon, p)) >= 2 for p in paths)
+        in_carbon = paths <= carbon.metrics() and all(len(slots(carbon, p)) >= 2 for p in paths)
+        return in_carbon and {f"time_{probe}" for probe in PROBES} <= influx_labels()
 
     icinga.run_until(icinga.command(), stored, timeout=90)
+    labels = {"addresses", "addresses_ok", "dns", "time"} | {f"time_{p}" for p in PROBES}
+    assert influx_labels() == labels
     charts = graphite_web.module_charts(GRAPHITE_TEMPLATE, "domain.test", "mail-domain", seconds=60)
     probes = [chart for chart in charts if chart["template"] == "smtp_helo-probes"]
     assert {chart["metrics"]["probe"] for chart in probes} == paths
