@@ -24,35 +24,43 @@ from .plugin import (
 from .smtp import Target, seconds
 
 UNKNOWN = 3
-TLS_ONLY = {"sni": "--sni", "ca_file": "--ca-file", "insecure": "--insecure",
-            "certificate_days": "-D"}  # fmt: skip
+DEFAULT_PORT, DEFAULT_TLS_PORT = 25, 465
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (about 4 ms)
+if TYPE_CHECKING:
+    from .tls import TLSPolicy
 
 
-def parse_options(argv: list[str]) -> Options:
-    """Parsed and checked options, or UsageError."""
+class Derived:
+    """What the options come to once read together: the host to connect to, the port, the
+    EHLO/HELO argument (None lets the conversation choose) and the TLS policy (None: plain)."""
+
+    host: str
+    port: int
+    helo_name: str | None
+    tls: TLSPolicy | None
+
+    def __init__(self, options: Options) -> None:
+        """ValueError with the reason when the options cannot go together."""
+        self.host = parse_host(options.hostname or "", options.family)
+        self.helo_name = helo_argument(options.fqdn, options.email)
+        self.tls = tls_policy(options)
+        self.port = options.port or (DEFAULT_TLS_PORT if options.implicit_tls else DEFAULT_PORT)
+
+
+def parse_options(argv: list[str]) -> tuple[Options, Derived]:
+    """Parsed and checked options and what they come to, or UsageError."""
     options = parse(argv)
     try:
-        options.hostname = parse_host(options.hostname, options.family)
-        options.helo_name = helo_argument(options.fqdn, options.email)
-        options.tls = tls_policy(options)
+        return options, Derived(options)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
-    if options.port is None:
-        options.port = 465 if options.implicit_tls else 25
-    return options
 
 
-def tls_policy(options: Options):
+def tls_policy(options: Options) -> TLSPolicy | None:
     """The TLSPolicy the options ask for, or None; ssl is imported only then."""
     if not (options.starttls or options.implicit_tls):
-        for name, flag in TLS_ONLY.items():
-            if getattr(options, name):
-                raise ValueError(f"{flag} needs -S (STARTTLS) or -s (implicit TLS)")
         return None
-    if options.starttls and options.helo:
-        raise ValueError("-S needs EHLO: it cannot go with --helo")
-    if options.insecure and options.ca_file:
-        raise ValueError("--ca-file has no use with --insecure, which verifies nothing")
     from .tls import TLSPolicy  # noqa: PLC0415 -- ssl costs start-up time; only TLS checks pay it
 
     return TLSPolicy(
@@ -63,16 +71,16 @@ def tls_policy(options: Options):
     )
 
 
-def build_check(options: Options) -> nagiosplugin.Check:
+def build_check(options: Options, derived: Derived) -> nagiosplugin.Check:
     """The check: one resource, its contexts and the summary."""
     target = Target(
-        options.hostname,
-        options.port,
+        derived.host,
+        derived.port,
         options.timeout,
         family=options.family,
-        helo_name=options.helo_name,
+        helo_name=derived.helo_name,
         plain_helo=options.helo,
-        tls=options.tls,
+        tls=derived.tls,
     )
     warning_days, critical_days = options.certificate_days or (None, None)
     return nagiosplugin.Check(
@@ -83,7 +91,7 @@ def build_check(options: Options) -> nagiosplugin.Check:
         ReplyContext("helo", 250),
         CertificateContext(warning_days, critical_days),
         FailureContext(options.timeout_state),
-        SMTPSummary(),
+        SMTPSummary(options.notes),
         name="SMTP",
     )
 
@@ -107,10 +115,10 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the check_smtp_helo command."""
     signal.signal(signal.SIGTERM, _terminated)
     try:
-        options = parse_options(sys.argv[1:] if argv is None else argv)
+        options, derived = parse_options(sys.argv[1:] if argv is None else argv)
     except UsageError as exc:
         _exit_with(nagiosplugin.Unknown, str(exc))
-    check = build_check(options)
+    check = build_check(options, derived)
     use_output(options.verbose)
     # The conversation keeps its own deadline; nagiosplugin's whole-second alarm is a backstop.
     backstop = int(options.timeout) + 1

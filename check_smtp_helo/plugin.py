@@ -205,6 +205,9 @@ class SMTPSummary(nagiosplugin.Summary):
 
     The status line has no ';': Nagios turns each into ':' (it delimits Nagios' own formats)."""
 
+    def __init__(self, notes: list[str] | None = None) -> None:
+        self.notes = notes or []  # about the options, for the long output
+
     def ok(self, results):
         return self._line(results, [])
 
@@ -214,7 +217,7 @@ class SMTPSummary(nagiosplugin.Summary):
 
     def verbose(self, results):
         session = self._session(results)
-        lines = []
+        lines = list(self.notes)
         if session.address:
             lines.append(f"address: {session.address} port {session.target.port}")
         if session.banner:

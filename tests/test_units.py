@@ -151,4 +151,5 @@ def test_certificate_reader_agrees_with_the_ssl_module(tmp_path):
     [([], 25), (["-s"], 465), (["--tls"], 465), (["-S"], 25), (["-s", "-p", "2465"], 2465)],
 )
 def test_default_port_follows_implicit_tls(args, port):
-    assert parse_options(["-H", "mx.example.com", *args]).port == port
+    _options, derived = parse_options(["-H", "mx.example.com", *args])
+    assert derived.port == port
