@@ -104,4 +104,3 @@ class Dovecot:
     def log(self) -> str:
         path = self.directory / "dovecot.log"
         return path.read_text() if path.exists() else "(no log)"
-

@@ -28,7 +28,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def wait_for_port(port: int, log: Callable[[], str], seconds: float = 15) -> None:
-    """Return once a daemon listens on 127.0.0.1:port; RuntimeError with its log if it never does."""
+    """Return once a daemon listens on 127.0.0.1:port, or raise RuntimeError with its log."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         with socket.socket() as probe:
