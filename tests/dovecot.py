@@ -85,16 +85,17 @@ class Dovecot:
         )
 
     def start(self) -> None:
-        proc = subprocess.run(
-            [DOVECOT, "-c", str(self.conf)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            check=False,
-        )
+        # the daemon keeps the stdio it was given: a pipe here would never reach its end
+        with (self.directory / "start.log").open("w") as output:
+            proc = subprocess.run(
+                [DOVECOT, "-c", str(self.conf)],
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=output,
+                check=False,
+            )
         if proc.returncode != 0:
-            raise RuntimeError(f"dovecot failed to start: {proc.stderr}\n{self.log()}")
+            raise RuntimeError(f"dovecot failed to start:\n{self.log()}")
         for port in (self.auth, self.lmtp):
             wait_for_port(port, self.log)
 
@@ -102,5 +103,5 @@ class Dovecot:
         stop_by_pid(self.directory / "run" / "master.pid")
 
     def log(self) -> str:
-        path = self.directory / "dovecot.log"
-        return path.read_text() if path.exists() else "(no log)"
+        paths = [self.directory / name for name in ("start.log", "dovecot.log")]
+        return "".join(path.read_text() for path in paths if path.exists()) or "(no log)"
