@@ -84,11 +84,7 @@ def timeout_state(text: str) -> nagiosplugin.state.ServiceState:
 
 def sender(text: str) -> str:
     """The MAIL FROM address; empty is the null sender <>."""
-    return text and mailbox(text, "--mail-from")
-
-
-def recipient(text: str) -> str:
-    return mailbox(text, "--rcpt-to")
+    return text and mailbox(text)
 
 
 def user(text: str) -> str:
@@ -256,7 +252,7 @@ OPTIONS = [
            "must be 250", convert=sender, metavar="ADDRESS"),
     Option("--rcpt-to", "rcpt_to", "then RCPT TO:<ADDRESS> (MAIL FROM:<> without --mail-from); "
            "repeatable. 250 or 251 is OK, 4xx WARNING, 5xx CRITICAL. Then RSET: no mail is "
-           "ever sent", convert=recipient, metavar="ADDRESS", action=append, default=()),
+           "ever sent", convert=mailbox, metavar="ADDRESS", action=append, default=()),
     Option("-w --warning", "warning", "response time range in seconds for WARNING, e.g. 1, "
            "0.5, ~:2, @1:2", convert=threshold, metavar="RANGE", default=nagiosplugin.Range()),
     Option("-c --critical", "critical", "response time range in seconds for CRITICAL",

@@ -3,7 +3,8 @@
 Imported only when --auth-user is given. Nothing here knows about SMTP or Nagios: a
 mechanism turns the server's challenges into responses. The secret stays inside
 `Credentials`; what a mechanism sends that would reveal it is listed in `revealing`, so
-that the conversation can keep it out of every transcript and message.
+that the conversation can keep it out of every transcript and message (should the server
+echo it).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import os
 # Strongest first: the default is the first of these that the server offers. SCRAM and
 # CRAM-MD5 never send the secret, PLAIN and LOGIN send it (inside TLS) as it is.
 MECHANISMS = ("SCRAM-SHA-256", "CRAM-MD5", "PLAIN", "LOGIN")
-HIDDEN = "<secret hidden>"
 MAX_SCRAM_ITERATIONS = 100_000  # PBKDF2 runs in C, past any deadline: bound what a server asks
 
 
@@ -46,7 +46,7 @@ class Credentials:
         self.mechanism = mechanism
 
     def __repr__(self) -> str:
-        return f"Credentials({self.user!r}, {HIDDEN!r}, {self.mechanism!r})"
+        return f"Credentials({self.user!r}, '<hidden>', {self.mechanism!r})"
 
     def choose(self, offered: list[str]) -> str | None:
         """The mechanism to use of those offered, or None when it is not among them."""
@@ -63,13 +63,13 @@ class Credentials:
 class Mechanism:
     """One authentication exchange: an optional initial response, then challenge -> response.
 
-    `revealing` collects every response (base64, as sent) from which the secret could be
-    read back; `verified` is False until the server proved itself, where the mechanism can."""
+    `revealing` holds the secret and every response (base64, as sent) from which it could
+    be read back; `verified` is False until the server proved itself, where it can."""
 
     def __init__(self, user: bytes, secret: bytes) -> None:
         self.user = user
         self.secret = secret
-        self.revealing: list[str] = []
+        self.revealing: list[bytes] = [secret]
         self.verified = True
 
     def initial(self) -> str | None:
@@ -82,7 +82,7 @@ class Mechanism:
 
     def _reveals(self, data: bytes) -> str:
         text = encode(data)
-        self.revealing.append(text)
+        self.revealing.append(text.encode("ascii"))
         return text
 
 
@@ -125,10 +125,10 @@ class Scram(Mechanism):
     """RFC 5802/7677 SCRAM-SHA-256 without channel binding; the server must prove that it
     knows the secret too (its signature), else `verified` stays False."""
 
-    def __init__(self, user: bytes, secret: bytes) -> None:
+    def __init__(self, user: bytes, secret: bytes, nonce: str | None = None) -> None:
         super().__init__(user, secret)
         self.verified = False
-        self.nonce = encode(os.urandom(18))
+        self.nonce = nonce or encode(os.urandom(18))
         name = user.replace(b"=", b"=3D").replace(b",", b"=2C")
         self.first_bare = b"n=" + name + b",r=" + self.nonce.encode("ascii")
         self.server_signature: bytes | None = None

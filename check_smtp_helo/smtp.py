@@ -32,6 +32,7 @@ FORBIDDEN_ON_WIRE = "\r\n\0"
 GREETING_PHASES = ("connect", "tls", "banner", "helo")  # the response time: connect to EHLO
 STEP_PHASES = ("auth", "mail")  # after the final EHLO reply; a failure there keeps that time
 CLOSING = 421  # RFC 5321 3.8: the server closes the channel after this reply
+HIDDEN = "<secret hidden>"  # shown instead of a credential and of what reveals it
 
 _UNPRINTABLE = {**dict.fromkeys(range(32), "?"), 127: "?", 0xFFFD: "?", ord("|"): "/"}
 
@@ -298,7 +299,7 @@ class Channel:
         self.clock = clock
         self.log = log
         self.buffer = b""
-        self.hidden: dict[str, str] = {}  # text never to show, and what to show instead
+        self.hidden: set[str] = set()  # server text never to show (an echoed credential)
 
     def send(self, phase: str, command: str, shown: str | None = None) -> None:
         """Send one command line; the transcript and any message show `shown` instead of it
@@ -351,13 +352,13 @@ class Channel:
         reply.command = verb
         return reply
 
-    def hide(self, text: str, instead: str) -> None:
-        """Never show `text` again, should the server repeat it: show `instead`."""
-        self.hidden[text] = instead
+    def hide(self, forms: list[bytes]) -> None:
+        """Should the server repeat any of these, show HIDDEN instead."""
+        self.hidden.update(printable(form) for form in forms)
 
     def _redacted(self, text: str) -> str:
-        for secret, instead in self.hidden.items():
-            text = text.replace(secret, instead)
+        for form in self.hidden:
+            text = text.replace(form, HIDDEN)
         return text
 
     def _line(self, phase: str, what: str, closed: str, silent: str, started: bool) -> bytes:
@@ -518,7 +519,7 @@ def auth_offered(ehlo: Reply) -> list[str]:
 def _authenticate(session: Session, channel: Channel, credentials: Credentials) -> None:
     """AUTH with the chosen mechanism until the server's final reply; the secret and what
     reveals it never reach the transcript or a message."""
-    from .sasl import HIDDEN, SASLError, decode  # noqa: PLC0415 -- only AUTH checks pay for it
+    from .sasl import SASLError, decode  # noqa: PLC0415 -- only AUTH checks pay for it
 
     if session.tls is None and not session.target.plaintext_auth:
         raise _AbortError(Failure("auth", "AUTH refused: the session is not encrypted", False))
@@ -534,8 +535,7 @@ def _authenticate(session: Session, channel: Channel, credentials: Credentials) 
     mechanism = credentials.start(name)
     closed = f"during AUTH {name}"
     initial = mechanism.initial()
-    for revealing in mechanism.revealing:
-        channel.hide(revealing, HIDDEN)
+    channel.hide(mechanism.revealing)
     command, shown = f"AUTH {name}", None
     if initial is not None:
         command, shown = f"{command} {initial}", f"{command} {HIDDEN}"
@@ -547,8 +547,7 @@ def _authenticate(session: Session, channel: Channel, credentials: Credentials) 
             channel.exchange("auth", "*", closed, "AUTH")  # RFC 4954 4: cancel the exchange
             reason = f"protocol error: AUTH {name}: {exc}"
             raise _AbortError(Failure("auth", reason, False), in_step=True) from exc
-        for revealing in mechanism.revealing:
-            channel.hide(revealing, HIDDEN)
+        channel.hide(mechanism.revealing)
         reply = channel.exchange("auth", response, closed, "AUTH", HIDDEN)
     if reply.code == 235 and not mechanism.verified:
         reason = f"protocol error: AUTH {name} accepted before the server proved itself"

@@ -42,16 +42,15 @@ def servers():
     leaf = ca.issue_cert("localhost", "127.0.0.1", not_after=now + datetime.timedelta(days=90.05))
     ca.cert_pem.write_to_path(str(directory / "ca.pem"))
     sasl_service = {"smtpd_sasl_auth_enable": "yes", "smtpd_tls_auth_only": "no"}
+    submission = {**sasl_service, "smtpd_tls_security_level": "encrypt"}
+    submission["smtpd_tls_auth_only"] = "yes"
+    # no TLS, and only the mechanisms that do not send the password itself
+    plaintext_auth = {**sasl_service, "smtpd_tls_security_level": "none"}
+    plaintext_auth["smtpd_sasl_security_options"] = "noanonymous,noplaintext"
     mta = postfix.Postfix(
         directory / "postfix",
         leaf.private_key_and_cert_chain_pem.bytes().decode(),
-        services={
-            "submission": {**sasl_service, "smtpd_tls_security_level": "encrypt",
-                           "smtpd_tls_auth_only": "yes"},
-            # no TLS, and only the mechanisms that do not send the password itself
-            "plaintext_auth": {**sasl_service, "smtpd_tls_security_level": "none",
-                               "smtpd_sasl_security_options": "noanonymous,noplaintext"},
-        },  # fmt: skip
+        services={"submission": submission, "plaintext_auth": plaintext_auth},
         mydestination=DOMAIN,
         alias_maps="",
         local_recipient_maps="proxy:unix:passwd.byname",
@@ -249,7 +248,8 @@ def test_lmtp_known_and_unknown_users(servers):
         "-H", "127.0.0.1", "-p", str(sasl.lmtp), "-L", "--rcpt-to", f"{USER}@dovecot.test",
         "--rcpt-to", "nobody@dovecot.test", "-vv",
     )  # fmt: skip
-    greeting = f"banner: 220 {dovecot.HOSTNAME} Dovecot (Debian) ready., helo: 250 {dovecot.HOSTNAME}"
+    name = dovecot.HOSTNAME
+    greeting = f"banner: 220 {name} Dovecot (Debian) ready., helo: 250 {name}"
     assert_status(
         run,
         2,
