@@ -1,4 +1,4 @@
-# check_smtp_helo: make demo | make test | make lint | make fuzz | make bench
+# check_smtp_helo: make demo | make test | make test-pythons | make lint | make fuzz | make bench
 #
 # PYTHON builds .venv. The project is installed into it (not in editable mode), so the
 # tests run the console script exactly as an administrator's installation would.
@@ -13,13 +13,13 @@ BENCH_PYTHON ?= $(firstword $(wildcard /usr/bin/python3) $(PYTHON))
 BENCH_VENV   ?= .venv-bench
 SOURCES := setup.cfg pyproject.toml $(wildcard check_smtp_helo/*.py)
 
-.PHONY: demo test lint fuzz bench clean
+.PHONY: demo test test-pythons lint fuzz bench basket clean
 
-# $(call venv,PYTHON,DIR): DIR is a venv of PYTHON with the project and its test extras
+# $(call venv,PYTHON,DIR): DIR is a venv of PYTHON with the project and its test and dev extras
 define venv
 	test -x $(2)/bin/python || $(1) -m venv $(2)
 	$(2)/bin/python -m pip install --quiet --upgrade pip
-	$(2)/bin/python -m pip install --quiet '.[test]'
+	$(2)/bin/python -m pip install --quiet '.[test,dev]'
 	touch $(2)/.installed
 endef
 
@@ -33,14 +33,18 @@ $(BENCH_VENV)/.installed: $(SOURCES)
 demo: $(STAMP)
 	$(BIN)/python tests/demo.py
 
-## make test: the whole suite (behaviour, command line, integration with the real engines)
-test: $(STAMP)
-	$(BIN)/ruff check .
+## make test: lint, types, then the whole suite (behaviour, command line, the real engines)
+test: lint
 	$(BIN)/python -m pytest -q
+
+## make test-pythons: the behaviour tests on each CPython 3.9..3.13 (nox; pyenv's are found)
+test-pythons: $(STAMP)
+	$(BIN)/nox
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 ## make fuzz: the long property-test profile (thousands of examples)
 fuzz: $(STAMP)
@@ -52,5 +56,9 @@ bench: $(BENCH_VENV)/.installed
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q time monitoring-plugins-standard
 	$(BENCH_VENV)/bin/python benchmarks/bench.py
 
+## make basket: the Icinga Director basket, rebuilt from the shipped CheckCommand
+basket:
+	$(PYTHON) tools/director_basket.py > icinga-config/director/smtp_helo-basket.json
+
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache .nox

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import signal
 import sys
 
 import nagiosplugin
 
-from .names import dns_name, helo_argument, parse_host, shown
+from .base import STATUS_LINE, STDOUT, TIMER, DeadlineError, safe
+from .names import dns_name, helo_argument, parse_host, regular_file, shown
 from .options import PASSWORD_VARIABLE, Options, UsageError, parse
 from .plugin import (
     BannerContext,
@@ -24,7 +24,6 @@ from .plugin import (
 )
 from .smtp import Target, seconds
 
-UNKNOWN = 3
 DEFAULT_PORT, DEFAULT_TLS_PORT, DEFAULT_LMTP_PORT = 25, 465, 24
 AUTH_ONLY = {"auth_password_file": "--auth-password-file", "auth_mechanism": "--auth-mechanism",
              "allow_plaintext_auth": "--allow-plaintext-auth"}  # fmt: skip
@@ -52,27 +51,19 @@ class Derived:
         self.helo_name = helo_argument(options.fqdn, options.email)
         self.tls = tls_policy(options)
         self.credentials = credentials(options)
-        self.port = options.port or (
-            DEFAULT_TLS_PORT
-            if options.implicit_tls
-            else DEFAULT_LMTP_PORT
-            if options.lmtp
-            else DEFAULT_PORT
-        )
+        self.port = options.port or default_port(options)
 
 
-def parse_options(argv: list[str]) -> tuple[Options, Derived]:
-    """Parsed and checked options and what they come to, or UsageError."""
-    options = parse(argv)
-    try:
-        return options, Derived(options)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from exc
+def default_port(options: Options) -> int:
+    """465 for implicit TLS, 24 for LMTP, else 25."""
+    if options.implicit_tls:
+        return DEFAULT_TLS_PORT
+    return DEFAULT_LMTP_PORT if options.lmtp else DEFAULT_PORT
 
 
 def tls_policy(options: Options) -> TLSPolicy | None:
     """The TLSPolicy the options ask for, or None; ssl is imported only then."""
-    if not (options.starttls or options.implicit_tls):
+    if not options.speaks_tls:
         return None
     from .tls import TLSPolicy  # noqa: PLC0415 -- ssl costs start-up time; only TLS checks pay it
 
@@ -80,7 +71,7 @@ def tls_policy(options: Options) -> TLSPolicy | None:
         implicit=options.implicit_tls,
         server_name=dns_name(options.sni, "--sni") if options.sni else None,
         verify=not options.insecure,
-        ca_file=options.ca_file,
+        ca_file=regular_file(options.ca_file, "--ca-file") if options.ca_file else None,
     )
 
 
@@ -92,7 +83,7 @@ def credentials(options: Options) -> Credentials | None:
             if getattr(options, name):
                 raise ValueError(f"{flag} needs --auth-user")
         return None
-    if not (options.starttls or options.implicit_tls or options.allow_plaintext_auth):
+    if not (options.speaks_tls or options.allow_plaintext_auth):
         raise ValueError(
             "--auth-user needs TLS (-S or -s): without it the password crosses the network "
             "readable (--allow-plaintext-auth allows that)"
@@ -113,12 +104,13 @@ def credentials(options: Options) -> Credentials | None:
 
 def read_secret(path: str, notes: list[str]) -> str:
     """The first line of the password file; a note when every user may read the file."""
+    regular_file(path, "--auth-password-file")
     try:
         with open(path, "rb") as file:
             first = file.readline(4096)
             mode = os.fstat(file.fileno()).st_mode
     except OSError as exc:
-        raise ValueError(f"cannot read --auth-password-file {shown(path)}: {exc.strerror}") from exc
+        raise ValueError(f"cannot use --auth-password-file {shown(path)}: {exc.strerror}") from exc
     if mode & 0o004:
         notes.append(
             f"warning: --auth-password-file {shown(path)} can be read by every user (chmod o-r)"
@@ -132,6 +124,7 @@ def build_check(options: Options, derived: Derived) -> nagiosplugin.Check:
         derived.host,
         derived.port,
         options.timeout,
+        deadline=TIMER.deadline,
         family=options.family,
         helo_name=derived.helo_name,
         plain_helo=options.helo,
@@ -159,52 +152,41 @@ def build_check(options: Options, derived: Derived) -> nagiosplugin.Check:
     )
 
 
-def _exit_with(state: nagiosplugin.state.ServiceState, text: str) -> None:
-    """One status line of our own (no perfdata), safe for an ASCII stdout, and the exit."""
-    line = f"SMTP {str(state).upper()} - {' '.join(text.split())}"
-    print(line.encode("ascii", "backslashreplace").decode("ascii").replace("|", "/"), flush=True)
-    sys.exit(int(state))
+def _exit_with(state: nagiosplugin.state.ServiceState, text: str) -> int:
+    """One status line of our own (no perfdata); the exit code to leave with."""
+    STDOUT.write(safe(f"SMTP {str(state).upper()} - {text}", STATUS_LINE) + "\n")
+    return int(state)
 
 
-def _terminated(signum: int, _frame) -> None:
-    """The monitoring core gave up on us: say so and leave at once."""
-    sys.stdout.write(f"SMTP UNKNOWN - check terminated by {signal.Signals(signum).name}\n")
-    sys.stdout.flush()
-    os._exit(UNKNOWN)
+def judge(check: nagiosplugin.Check) -> int:
+    """Run the check (the conversation, then the contexts' judgement) and print its output;
+    nagiosplugin's Check.main() does the same, with a whole-second alarm of its own."""
+    runtime = nagiosplugin.Runtime()
+    runtime.check = check
+    check()
+    TIMER.disarm()  # the result stands: from here on, the deadline must not cut the output
+    runtime.output.add(check)
+    STDOUT.write(str(runtime.output))
+    return check.exitcode
 
 
 @nagiosplugin.guarded(verbose=0)
-def main(argv: list[str] | None = None) -> None:
-    """Entry point of the check_smtp_helo command."""
-    signal.signal(signal.SIGTERM, _terminated)
+def main(argv: list[str] | None = None) -> int:
+    """The check_smtp_helo command; returns the exit code."""
+    nagiosplugin.Runtime().stdout = STDOUT
     try:
-        options, derived = parse_options(sys.argv[1:] if argv is None else argv)
+        options = parse(sys.argv[1:] if argv is None else argv)
     except UsageError as exc:
-        _exit_with(nagiosplugin.Unknown, str(exc))
-    check = build_check(options, derived)
-    use_output(options.verbose)
-    # The conversation keeps its own deadline; nagiosplugin's whole-second alarm is a backstop.
-    backstop = int(options.timeout) + 1
+        return _exit_with(nagiosplugin.Unknown, str(exc))
+    TIMER.arm(options.timeout)  # everything from here on, files named by options included
     try:
-        check.main(timeout=backstop)
-    except nagiosplugin.Timeout:
-        _exit_with(options.timeout_state, f"check aborted after {seconds(options.timeout)}")
-
-
-def run() -> None:
-    """The console script: main(), then exit without tearing the interpreter down.
-
-    A check is a short process with nothing to finalize (its output is on stdout; no files,
-    no atexit work that matters), and Python's shutdown costs about 5 ms a run, a tenth of
-    the whole check (benchmarks/bench.py). Output is flushed, the exit code kept."""
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else UNKNOWN
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except OSError:  # stdout already closed by the reader: nothing left to say
-        pass
-    os._exit(code)
+        try:
+            derived = Derived(options)
+        except ValueError as exc:
+            TIMER.disarm()
+            return _exit_with(nagiosplugin.Unknown, str(exc))
+        check = build_check(options, derived)
+        use_output(options.verbose)
+        return judge(check)
+    except DeadlineError:
+        return _exit_with(options.timeout_state, f"check aborted after {seconds(options.timeout)}")

@@ -16,6 +16,7 @@ import sys
 import nagiosplugin
 
 from . import __version__
+from .base import STDOUT
 from .names import mailbox, shown
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (about 4 ms)
@@ -26,7 +27,8 @@ if TYPE_CHECKING:
     Action = Callable[["Options", "Option", object], None]
 
 # Patterns are compiled on first use (re caches them): a check without -w/-c never pays.
-NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)"
+# At most 15 digits before the point: the precision of a float, and no 320-digit infinity
+NUMBER = r"[-+]?(?:[0-9]{1,15}(?:\.[0-9]*)?|\.[0-9]+)"
 RANGE = rf"@?(?:(?:~|{NUMBER}):)?(?:{NUMBER})?"
 TIMEOUT_STATES = {
     "ok": nagiosplugin.Ok,
@@ -42,7 +44,7 @@ class UsageError(Exception):
 
 
 def port(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
+    if not re.fullmatch("[0-9]{1,5}", text) or not 1 <= int(text) <= 65535:
         raise ValueError(f"{shown(text)} is not a port number (1..65535)")
     return int(text)
 
@@ -66,12 +68,17 @@ def pattern(text: str) -> re.Pattern:
     try:
         return re.compile(text)
     except re.error as exc:
-        raise ValueError(f"{shown(text)} is not a regular expression: {exc}") from exc
+        reason = str(exc)
+    except OverflowError:  # a{4294967295}
+        reason = "a repetition count is too large"
+    except RecursionError:  # hundreds of nested groups
+        reason = "it nests too deeply"
+    raise ValueError(f"{shown(text)} is not a regular expression: {reason}")
 
 
 def days(text: str) -> tuple[float, float | None]:
     parts = text.split(",")
-    if len(parts) > 2 or not all(re.fullmatch(r"\d+(?:\.\d+)?", part) for part in parts):
+    if len(parts) > 2 or not all(re.fullmatch(r"[0-9]{1,6}(?:\.[0-9]+)?", p) for p in parts):
         raise ValueError(f"{shown(text)} is not WARN or WARN,CRIT in days")
     return float(parts[0]), float(parts[1]) if len(parts) == 2 else None
 
@@ -137,6 +144,11 @@ class Options:
             setattr(self, option.dest, option.default)
         self.notes = []
 
+    @property
+    def speaks_tls(self) -> bool:
+        """-S or -s: what the options marked needs_tls need."""
+        return self.starttls or self.implicit_tls
+
 
 # Actions: what an option does when given; a value is passed only to options that take one.
 
@@ -166,12 +178,12 @@ def refuse_password(_options: Options, _option: Option, _value: object) -> None:
 
 
 def print_help(_options: Options, _option: Option, _value: object) -> None:
-    sys.stdout.write(help_text())
+    STDOUT.write(help_text())
     sys.exit(3)
 
 
 def print_version(_options: Options, _option: Option, _value: object) -> None:
-    sys.stdout.write(f"check_smtp_helo {__version__}\n")
+    STDOUT.write(f"check_smtp_helo {__version__}\n")
     sys.exit(3)
 
 
@@ -270,7 +282,6 @@ OPTIONS = [
     Option("-h --help", "help", "print this help", action=print_help),
 ]  # fmt: skip
 BY_FLAG = {flag: option for option in OPTIONS for flag in option.flags}
-TLS_OPTIONS = ("-S", "-s")  # the options that make a check speak TLS
 
 
 def parse(argv: list[str]) -> Options:
@@ -331,7 +342,7 @@ def unexpected(arg: str) -> str:
 
 def _checked(options: Options, given: list[Option]) -> Options:
     """Options that need TLS are dropped (with a note) without it; then exclusions hold."""
-    if not any(BY_FLAG[flag] in given for flag in TLS_OPTIONS):
+    if not options.speaks_tls:
         for option in dict.fromkeys(o for o in given if o.needs_tls):
             setattr(options, option.dest, option.default)
             options.notes.append(f"{option.label} ignored: it needs -S or -s")

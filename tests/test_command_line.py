@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from helpers import TIME, assert_status, run_check
+from helpers import HELO, LOOPBACK, TIME, assert_status, check_server, run_check
 from servers import Peer, ScriptedServer
 
 import check_smtp_helo
@@ -158,7 +158,7 @@ BAD_INPUT = [
     ),
     (
         ["-H", "127.0.0.1", "--auth-user", "u", "-s", "--auth-password-file", "/nonexistent"],
-        "cannot read --auth-password-file '/nonexistent': No such file or directory",
+        "cannot use --auth-password-file '/nonexistent': No such file or directory",
     ),
     (
         ["-H", "127.0.0.1", "--auth-user", ""],
@@ -226,7 +226,7 @@ def _record(peer: Peer) -> None:
 )
 def test_helo_argument_on_the_wire(args, sent):
     with ScriptedServer(_record) as recorder:
-        run = run_check("-H", "127.0.0.1", "-p", str(recorder.port), *args)
+        run = check_server(recorder.port, *args, helo=False)
     assert_status(
         run,
         0,
@@ -267,8 +267,8 @@ def test_spellings_of_the_same_options(args):
 def test_tls_options_without_tls_are_ignored_with_a_note(args, note):
     """A TLS option set once on a host must not turn its plain services UNKNOWN."""
     with ScriptedServer(_record) as recorder:
-        quiet = run_check("-H", "127.0.0.1", "-p", str(recorder.port), *args)
-        verbose = run_check("-H", "127.0.0.1", "-p", str(recorder.port), "-v", *args)
+        quiet = check_server(recorder.port, *args, helo=False)
+        verbose = check_server(recorder.port, "-v", *args, helo=False)
     assert quiet.code == verbose.code == 0, (quiet, verbose)
     assert quiet.long == []
     assert note in verbose.long, verbose
@@ -276,7 +276,7 @@ def test_tls_options_without_tls_are_ignored_with_a_note(args, note):
 
 def test_a_single_argument_is_the_host_as_in_check_smtp():
     with ScriptedServer(_record) as recorder:
-        run = run_check("-p", str(recorder.port), "-F", "monitor.example.com", "127.0.0.1")
+        run = run_check("-p", str(recorder.port), *HELO, LOOPBACK)
     assert_status(
         run,
         0,

@@ -119,7 +119,7 @@ def test_251_is_accepted_and_every_recipient_is_judged():
         f"answered 550 5.1.1, {GREETING}, mail: 250 2.1.5 Ok",
     )
     assert run.long[-4:-1] == [
-        "RCPT TO:<u0@example.org>: 251 2.1.5 User not local; will forward",
+        "RCPT TO:<u0@example.org>: 251 2.1.5 User not local: will forward",  # ; made safe
         "RCPT TO:<u1@example.org>: 550 5.1.1 No such user",
         "RCPT TO:<u2@example.org>: 250 2.1.5 Ok",
     ]

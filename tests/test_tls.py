@@ -182,7 +182,8 @@ def test_verbose_describes_the_tls_session_and_certificate(pki, starttls_server)
     assert tls[4].startswith("certificate expires: 20") and tls[4].endswith(
         " UTC (certificate expires in 90 days)"
     )
-    assert tls[5] == "certificate chain: 1 sent by the server, 2 in the verified chain"
+    if sys.version_info >= (3, 10):  # the chains are not read before Python 3.10
+        assert tls[5] == "certificate chain: 1 sent by the server, 2 in the verified chain"
     assert "EHLO before TLS: 250-STARTTLS" in run.long
     assert "EHLO: 250-mx.test" in run.long
 
