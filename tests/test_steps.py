@@ -5,9 +5,12 @@ server that cannot prove itself). Postfix and Dovecot cover the usual cases."""
 from __future__ import annotations
 
 import base64
+import os
+import subprocess
+import sys
 
 import pytest
-from helpers import TIME, assert_phases, assert_status, assert_within, run_check
+from helpers import CHECK, TIME, assert_phases, assert_status, assert_within, run_check
 from servers import Peer, ScriptedServer
 
 HELO = ["-F", "monitor.example.com"]
@@ -220,3 +223,24 @@ def test_data_is_never_sent():
         b"EHLO monitor.example.com\r\nMAIL FROM:<a@example.org>\r\n"
         b"RCPT TO:<b@example.org>\r\nRSET\r\nQUIT\r\n"
     )
+
+
+def imported(server: ScriptedServer, *args: str, env: dict | None = None) -> set[str]:
+    """The modules a check imports (python -X importtime)."""
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", CHECK, "-H", "127.0.0.1", "-p", str(server.port),
+         *HELO, *args],
+        capture_output=True, text=True, check=False, env={**os.environ, **(env or {})},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc
+    return {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()}
+
+
+def test_only_auth_checks_import_the_sasl_code():
+    """A plain check, and one with MAIL FROM and RCPT TO, pay nothing for AUTH."""
+    with ScriptedServer(steps({b"EHLO": [AUTH_OFFERED], b"AUTH": [b"235 2.7.0 Ok\r\n"]})) as server:
+        for args in ([], ["--mail-from", "a@example.org", "--rcpt-to", "b@example.org"]):
+            assert not {"check_smtp_helo.sasl", "hmac", "hashlib"} & imported(server, *args)
+        auth = imported(server, "--auth-user", "u", "--allow-plaintext-auth", "--auth-mechanism",
+                        "PLAIN", env=PASSWORD)  # fmt: skip
+    assert "check_smtp_helo.sasl" in auth
