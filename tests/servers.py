@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -94,6 +95,16 @@ def smtpd(host: str = "127.0.0.1", ehlo_delay: float = 0.0, **smtp_options) -> I
         yield controller.port
     finally:
         controller.stop()
+
+
+def authenticator(user: str, password: str) -> Callable[..., AuthResult]:
+    """An aiosmtpd authenticator (PLAIN, LOGIN) that knows one user."""
+    expected = (user.encode(), password.encode())
+
+    def authenticate(_server, _session, _envelope, _mechanism, auth_data) -> AuthResult:
+        return AuthResult(success=(auth_data.login, auth_data.password) == expected)
+
+    return authenticate
 
 
 class Peer:

@@ -14,10 +14,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from aiosmtpd.smtp import AuthResult
 from engines import PrivateEngine, broken_copy, records
 from helpers import ROOT, TIME, owned_by, parse_perfdata, unavailable
-from servers import smtpd
+from servers import authenticator, smtpd
 
 pytestmark = pytest.mark.integration
 
@@ -276,16 +275,10 @@ def netstrings(data: bytes) -> list[bytes]:
     return items
 
 
-def _authenticator(_server, _session, _envelope, _mechanism, auth_data) -> AuthResult:
-    return AuthResult(
-        success=(auth_data.login, auth_data.password) == (b"monitor", PASSWORD.encode())
-    )
-
-
 def test_icinga_passes_the_auth_password_in_the_environment_only(icinga_factory):
     """The password reaches the plugin (AUTH succeeds), but not the command line that Icinga
     records and shows (last_check_result.command); the recipients array repeats --rcpt-to."""
-    with smtpd(authenticator=_authenticator, auth_require_tls=False) as port:
+    with smtpd(authenticator=authenticator("monitor", PASSWORD), auth_require_tls=False) as port:
         icinga = icinga_factory()
         icinga.append(perfdata_writer(icinga.perfdata) + AUTH.format(port=port, password=PASSWORD))
         records = icinga.run_until_checked({"submission"})
