@@ -173,7 +173,7 @@ def _hmac(key: bytes, message: bytes) -> bytes:
 
 def _attributes(message: bytes) -> dict[str, bytes]:
     """'r=abc,s=xyz,i=4096' -> {'r': b'abc', 's': b'xyz', 'i': b'4096'}."""
-    fields = {}
+    fields: dict[str, bytes] = {}
     for part in message.split(b","):
         key, equals, value = part.partition(b"=")
         if equals and len(key) == 1:

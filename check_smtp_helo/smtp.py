@@ -435,7 +435,7 @@ def converse(target: Target, log: logging.Logger | None = None) -> Session:
             _secure(session, channel, target.tls)
         _greet(session, channel)
         if session.helo is not None and session.helo.code == 250:
-            _steps(session, channel)
+            _steps(session, channel, session.helo)
         _quit(session, channel)
     except _AbortError as abort:
         session.failure = abort.failure
@@ -505,11 +505,11 @@ def _secure(session: Session, channel: Channel, tls: TLSPolicy) -> None:
     session.tls = tls.describe(channel.sock)
 
 
-def _steps(session: Session, channel: Channel) -> None:
+def _steps(session: Session, channel: Channel, ehlo: Reply) -> None:
     """What comes after a 250 to the final EHLO, when asked: AUTH, then the transaction."""
     target = session.target
     if target.auth is not None:
-        _authenticate(session, channel, target.auth)
+        _authenticate(session, channel, target.auth, auth_offered(ehlo))
         if session.auth is None or session.auth.code != 235:
             return
     if target.transaction:
@@ -525,14 +525,16 @@ def auth_offered(ehlo: Reply) -> list[str]:
     return []
 
 
-def _authenticate(session: Session, channel: Channel, credentials: Credentials) -> None:
+def _authenticate(
+    session: Session, channel: Channel, credentials: Credentials, offered: list[str]
+) -> None:
     """AUTH with the chosen mechanism until the server's final reply; the secret and what
     reveals it never reach the transcript or a message."""
     from .sasl import SASLError, decode  # noqa: PLC0415 -- only AUTH checks pay for it
 
     if session.tls is None and not session.target.plaintext_auth:
         raise _AbortError(Failure("auth", "AUTH refused: the session is not encrypted", False))
-    session.auth_offered = offered = auth_offered(session.helo)
+    session.auth_offered = offered
     if not offered:
         raise _AbortError(Failure("auth", "AUTH not offered", False), in_step=True)
     name = credentials.choose(offered)
