@@ -78,10 +78,10 @@ def tls_policy(options: Options) -> TLSPolicy | None:
 def credentials(options: Options) -> Credentials | None:
     """The AUTH credentials the options ask for, or None; the secret is read from the file
     or the environment, never from the command line."""
-    if options.auth_user is None:
+    if options.auth_user is None:  # ignored, as TLS options without TLS are: see options.py
         for name, flag in AUTH_ONLY.items():
             if getattr(options, name):
-                raise ValueError(f"{flag} needs --auth-user")
+                options.notes.append(f"{flag} ignored: it needs --auth-user")
         return None
     if not (options.speaks_tls or options.allow_plaintext_auth):
         raise ValueError(

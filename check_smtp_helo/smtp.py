@@ -299,12 +299,12 @@ class Channel:
         self.buffer = b""
         self.hidden: set[str] = set()  # server text never to show (an echoed credential)
 
-    def send(self, phase: str, command: str, shown: str | None = None) -> None:
-        """Send one command line; the transcript and any message show `shown` instead of it
-        when it is given (a credential)."""
+    def send(self, phase: str, command: str, shown: str | None = None, verb: str = "") -> None:
+        """Send one command line, named `verb` in messages (default: its first word); the
+        transcript shows `shown` instead of it when it is given (a credential)."""
         if any(c in command for c in FORBIDDEN_ON_WIRE):
             raise ValueError(f"refusing to send a command with CR, LF or NUL: {shown or command!r}")
-        verb = (shown or command).split(maxsplit=1)[0]
+        verb = verb or command.split(maxsplit=1)[0]
         self.log.info("C: %s", shown or command)
         self.sock.settimeout(self.clock.left(phase, f"{verb} not sent"))
         try:
@@ -345,7 +345,7 @@ class Channel:
     ) -> Reply:
         """Send a command and read its reply; `verb` names it (default: its first word)."""
         verb = verb or command.split(maxsplit=1)[0]
-        self.send(phase, command, shown)
+        self.send(phase, command, shown, verb)
         reply = self.read(phase, f"{verb} reply", closed)
         reply.command = verb
         return reply

@@ -144,8 +144,6 @@ BAD_INPUT = [
         ["-H", "127.0.0.1", "--auth-mechanism", "digest-md5"],
         "--auth-mechanism: 'digest-md5' is not one of SCRAM-SHA-256, CRAM-MD5, PLAIN, LOGIN",
     ),
-    (["-H", "127.0.0.1", "--auth-mechanism", "PLAIN"], "--auth-mechanism needs --auth-user"),
-    (["-H", "127.0.0.1", "--auth-password-file", "/x"], "--auth-password-file needs --auth-user"),
     (
         ["-H", "127.0.0.1", "--auth-user", "u"],
         "--auth-user needs TLS (-S or -s): without it the password crosses the network readable "
@@ -262,10 +260,13 @@ def test_spellings_of_the_same_options(args):
         (["-D", "30"], "-D/--certificate-days ignored: it needs -S or -s"),
         (["--sni", "mx.example.com"], "--sni ignored: it needs -S or -s"),
         (["--ca-file", "/nonexistent.pem", "--insecure"], "--ca-file ignored: it needs -S or -s"),
+        (["--auth-mechanism", "PLAIN"], "--auth-mechanism ignored: it needs --auth-user"),
+        (["--auth-password-file", "/x"], "--auth-password-file ignored: it needs --auth-user"),
+        (["--allow-plaintext-auth"], "--allow-plaintext-auth ignored: it needs --auth-user"),
     ],
 )
-def test_tls_options_without_tls_are_ignored_with_a_note(args, note):
-    """A TLS option set once on a host must not turn its plain services UNKNOWN."""
+def test_tls_and_auth_options_without_tls_or_auth_are_ignored_with_a_note(args, note):
+    """A TLS or AUTH option set once on a host must not turn its plain services UNKNOWN."""
     with ScriptedServer(_record) as recorder:
         quiet = check_server(recorder.port, *args, helo=False)
         verbose = check_server(recorder.port, "-v", *args, helo=False)

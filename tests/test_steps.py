@@ -244,3 +244,29 @@ def test_only_auth_checks_import_the_sasl_code():
         auth = imported(server, "--auth-user", "u", "--allow-plaintext-auth", "--auth-mechanism",
                         "PLAIN", env=PASSWORD)  # fmt: skip
     assert "check_smtp_helo.sasl" in auth
+
+
+def test_a_server_that_stalls_after_the_password_times_out_without_showing_it():
+    def script(peer: Peer) -> None:
+        peer.send(b"220 steps.test ESMTP\r\n")
+        peer.line()
+        peer.send(AUTH_OFFERED)
+        peer.line()
+        peer.send(b"334 VXNlcm5hbWU6\r\n")
+        peer.line()
+        peer.send(b"334 UGFzc3dvcmQ6\r\n")
+        peer.hold()
+
+    with ScriptedServer(script) as server:
+        run = check(server, "--auth-user", "monitor", "--allow-plaintext-auth", "--auth-mechanism",
+                    "LOGIN", "-t", "2", "-vvv", env=PASSWORD)  # fmt: skip
+    assert_status(
+        run,
+        2,
+        f"SMTP CRITICAL - 127.0.0.1:{server.port} answered in {TIME}s: no AUTH reply within 2s, "
+        "banner: 220 steps.test ESMTP, helo: 250 steps.test",
+    )
+    assert_within(run, 2)
+    assert run.long.count("C: <secret hidden>") == 2
+    assert base64.b64encode(b"pencil").decode() in server.received.decode()
+    assert "pencil" not in run.stdout and "cGVuY2ls" not in run.stdout
