@@ -353,7 +353,18 @@ def _checked(options: Options, given: list[Option]) -> Options:
                 raise UsageError(f"{option.label} and {other.label} exclude each other")
     if options.hostname is None:
         raise UsageError("-H/--hostname is required (see --help)")
+    _thresholds_in_order(options.warning, options.critical)
     return options
+
+
+def _thresholds_in_order(warning: nagiosplugin.Range, critical: nagiosplugin.Range) -> None:
+    """Plain upper bounds (-w 1 -c 2) must not put WARNING above CRITICAL: every time over
+    the warning bound would be CRITICAL already. Other ranges are left as given."""
+    plain = [not r.invert and r.start == 0 and r.end != float("inf") for r in (warning, critical)]
+    if all(plain) and warning.end > critical.end:
+        raise UsageError(
+            f"-w/--warning {warning} is above -c/--critical {critical}: WARNING could never show"
+        )
 
 
 USAGE = "usage: check_smtp_helo -H HOST [options]"

@@ -30,6 +30,13 @@ def decimal(value: float) -> str:
     return f"{value:.6f}"
 
 
+def duration(seconds: float) -> str:
+    """A time for the status line: milliseconds below one second (0.4 ms), else seconds."""
+    if seconds * 1000 < 999.95:
+        return f"{seconds * 1000:.1f} ms"
+    return f"{seconds:.3f}s"
+
+
 def number(value: float) -> str:
     """A threshold or limit for perfdata: plain decimal without trailing zeros."""
     text = f"{value:.6f}".rstrip("0").rstrip(".")
@@ -319,7 +326,7 @@ class SMTPSummary(nagiosplugin.Summary):
         if session.address and session.address != session.target.host:
             head += f" ({session.address})"
         if session.response_time is not None:
-            head += f" answered in {session.response_time:.3f}s"
+            head += f" answered in {duration(session.response_time)}"
         if reasons:
             head += ": " + ", ".join(map(safe, reasons))
         parts = [head]

@@ -52,7 +52,7 @@ def test_a_temporary_refusal_is_a_warning_and_the_transaction_is_reset():
     assert_status(
         run,
         1,
-        f"SMTP WARNING - 127.0.0.1:{server.port} answered in {TIME}s: "
+        f"SMTP WARNING - 127.0.0.1:{server.port} answered in {TIME}: "
         f"RCPT TO:<a@example.org> answered 450 4.2.0, {GREETING}, mail: 450 4.2.0 "
         "<a@example.org>: Recipient address rejected: Greylisted",
     )
@@ -72,7 +72,7 @@ def test_mail_from_refused_is_critical_and_no_recipient_is_tried():
     assert_status(
         run,
         2,
-        f"SMTP CRITICAL - 127.0.0.1:{server.port} answered in {TIME}s: "
+        f"SMTP CRITICAL - 127.0.0.1:{server.port} answered in {TIME}: "
         f"MAIL FROM:<nagios@example.org> answered 530 5.7.57, {GREETING}, "
         "mail: 530 5.7.57 Client not authenticated to send mail",
     )
@@ -87,7 +87,7 @@ def test_a_close_after_mail_from_is_critical_and_keeps_the_response_time():
     assert_status(
         run,
         2,
-        f"SMTP CRITICAL - 127.0.0.1:{server.port} answered in {TIME}s: "
+        f"SMTP CRITICAL - 127.0.0.1:{server.port} answered in {TIME}: "
         f"server closed the connection after MAIL FROM, {GREETING}",
     )
     assert_phases(run, {"dns", "connect", "banner", "helo", "time"}, timeout="3")
@@ -102,7 +102,7 @@ def test_a_closing_421_ends_the_recipients_and_is_a_warning():
     assert_status(
         run,
         1,
-        f"SMTP WARNING - 127.0.0.1:{server.port} answered in {TIME}s: RCPT TO:<u1@example.org> "
+        f"SMTP WARNING - 127.0.0.1:{server.port} answered in {TIME}: RCPT TO:<u1@example.org> "
         f"answered 421 4.3.2, {GREETING}, mail: 421 4.3.2 Shutting down",
     )
     assert b"u2@example.org" not in server.received
@@ -118,7 +118,7 @@ def test_251_is_accepted_and_every_recipient_is_judged():
     assert_status(
         run,
         2,
-        f"SMTP CRITICAL - 127.0.0.1:{server.port} answered in {TIME}s: RCPT TO:<u1@example.org> "
+        f"SMTP CRITICAL - 127.0.0.1:{server.port} answered in {TIME}: RCPT TO:<u1@example.org> "
         f"answered 550 5.1.1, {GREETING}, mail: 250 2.1.5 Ok",
     )
     assert run.long[-4:-1] == [
@@ -135,7 +135,7 @@ def test_lmtp_never_falls_back_to_helo():
     assert_status(
         run,
         2,
-        f"SMTP CRITICAL - 127.0.0.1:{server.port} answered in {TIME}s: LHLO reply is not 250, "
+        f"SMTP CRITICAL - 127.0.0.1:{server.port} answered in {TIME}: LHLO reply is not 250, "
         "banner: 220 steps.test ESMTP, helo: 500 5.5.1 Unknown command",
     )
     assert server.received == b"LHLO monitor.example.com\r\nQUIT\r\n"
@@ -151,7 +151,7 @@ def test_a_server_that_echoes_the_auth_response_never_shows_the_secret():
     assert_status(
         run,
         2,
-        f"SMTP CRITICAL - 127.0.0.1:{server.port} answered in {TIME}s: authentication failed "
+        f"SMTP CRITICAL - 127.0.0.1:{server.port} answered in {TIME}: authentication failed "
         "(535 5.7.8), banner: 220 steps.test ESMTP, helo: 250 steps.test, "
         "auth: 535 5.7.8 Bad credentials: <secret hidden> (<secret hidden>)",
     )
@@ -176,7 +176,7 @@ def test_other_auth_refusals_by_class(reply, code, reason):
     assert_status(
         run,
         code,
-        f"SMTP {state} - 127.0.0.1:{server.port} answered in {TIME}s: {reason}, "
+        f"SMTP {state} - 127.0.0.1:{server.port} answered in {TIME}: {reason}, "
         f"banner: 220 steps.test ESMTP, helo: 250 steps.test, auth: {reply.decode()}",
     )
     assert b"MAIL FROM" not in server.received
@@ -205,7 +205,7 @@ def test_a_scram_server_that_cannot_prove_itself_is_critical():
     assert_status(
         run,
         2,
-        f"SMTP CRITICAL - 127.0.0.1:{server.port} answered in {TIME}s: protocol error: "
+        f"SMTP CRITICAL - 127.0.0.1:{server.port} answered in {TIME}: protocol error: "
         "AUTH SCRAM-SHA-256: the server's signature does not verify: it does not know the "
         "secret, banner: 220 steps.test ESMTP, helo: 250 steps.test",
     )
@@ -263,7 +263,7 @@ def test_a_server_that_stalls_after_the_password_times_out_without_showing_it():
     assert_status(
         run,
         2,
-        f"SMTP CRITICAL - 127.0.0.1:{server.port} answered in {TIME}s: no AUTH reply within 2s, "
+        f"SMTP CRITICAL - 127.0.0.1:{server.port} answered in {TIME}: no AUTH reply within 2s, "
         "banner: 220 steps.test ESMTP, helo: 250 steps.test",
     )
     assert_within(run, 2)

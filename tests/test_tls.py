@@ -62,7 +62,7 @@ def smtps_server(pki):
 def ok_line(host: str, port: int, days: int = 90) -> str:
     shown = f"{host}:{port}" + (" (127.0.0.1)" if host == "localhost" else "")
     return (
-        f"SMTP OK - {shown} answered in {TIME}s, banner: {BANNER}, helo: 250 mx.test, "
+        f"SMTP OK - {shown} answered in {TIME}, banner: {BANNER}, helo: 250 mx.test, "
         f"tls: TLSv1.3 (certificate expires in {days} days)"
     )
 
@@ -161,7 +161,7 @@ def test_certificate_days_keep_the_smtp_result(
     state = ["OK", "WARNING", "CRITICAL"][code]
     line = ok_line("localhost", starttls_server).replace("SMTP OK", f"SMTP {state}")
     if reason:
-        line = line.replace(f"answered in {TIME}s", f"answered in {TIME}s: {reason}")
+        line = line.replace(f"answered in {TIME}", f"answered in {TIME}: {reason}")
     assert_status(run, code, line)
     assert set(run.perfdata) == TLS_PHASES
     assert (run.perfdata["cert_days"].warn, run.perfdata["cert_days"].crit) == thresholds
@@ -282,7 +282,7 @@ def test_certificate_expiring_in_a_few_days(pki):
     assert_status(
         run,
         2,
-        f"SMTP CRITICAL - localhost:{port} (127.0.0.1) answered in {TIME}s: certificate "
+        f"SMTP CRITICAL - localhost:{port} (127.0.0.1) answered in {TIME}: certificate "
         f"expires in under 14 days (critical), banner: {BANNER}, helo: 250 mx.test, "
         "tls: TLSv1.3 (certificate expires in 5 days)",
     )
@@ -302,7 +302,7 @@ def test_insecure_skips_verification_but_judges_expiry(pki):
     assert_status(
         run,
         2,
-        f"SMTP CRITICAL - localhost:{p} (127.0.0.1) answered in {TIME}s: "
+        f"SMTP CRITICAL - localhost:{p} (127.0.0.1) answered in {TIME}: "
         f"certificate expired, banner: {BANNER}, helo: 250 mx.test, tls: TLSv1.3 (certificate "
         "expired 4 days ago)",
     )
