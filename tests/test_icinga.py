@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from engines import (
     ICINGA,
+    ICINGA_PATHS,
     PrivateEngine,
     broken_copy,
     changes,
@@ -300,7 +301,7 @@ def test_icinga_passes_the_auth_password_in_the_environment_only(icinga_factory)
     assert (
         record["OUTPUT"].strip().endswith("auth: 235 2.7.0 Authentication successful, mail: 250 OK")
     ), record
-    state = netstrings((icinga.base / "data" / "icinga2.state").read_bytes())
+    state = netstrings((icinga.base / ICINGA_PATHS["StatePath"]).read_bytes())
     [service] = [s for s in map(json.loads, state) if s["name"] == "submission.test!submission"]
     command = service["update"]["last_check_result"]["command"]
     assert command[command.index("--auth-user") + 1] == "monitor"
