@@ -11,6 +11,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 BENCH_PYTHON ?= $(firstword $(wildcard /usr/bin/python3) $(PYTHON))
 BENCH_VENV   ?= .venv-bench
+BASKET := icinga-config/director/smtp_helo-basket.json
 SOURCES := setup.cfg pyproject.toml $(wildcard check_smtp_helo/*.py)
 
 .PHONY: demo test test-pythons lint fuzz bench basket clean
@@ -57,8 +58,9 @@ bench: $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python benchmarks/bench.py
 
 ## make basket: the Icinga Director basket, rebuilt from the shipped CheckCommand
-basket:
-	$(PYTHON) tools/director_basket.py > icinga-config/director/smtp_helo-basket.json
+basket: $(STAMP)
+	$(BIN)/python tools/director_basket.py > $(BASKET).new
+	mv $(BASKET).new $(BASKET)
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache .nox

@@ -20,6 +20,7 @@ from .plugin import (
     SMTPServer,
     SMTPSummary,
     StepContext,
+    TLSVersionContext,
     use_output,
 )
 from .smtp import Target, seconds
@@ -72,6 +73,7 @@ def tls_policy(options: Options) -> TLSPolicy | None:
         server_name=dns_name(options.sni, "--sni") if options.sni else None,
         verify=not options.insecure,
         ca_file=regular_file(options.ca_file, "--ca-file") if options.ca_file else None,
+        min_version=options.min_tls,
     )
 
 
@@ -146,6 +148,7 @@ def build_check(options: Options, derived: Derived) -> nagiosplugin.Check:
         StepContext("mail", (250,)),
         StepContext("rcpt", (250, 251)),
         CertificateContext(warning_days, critical_days),
+        TLSVersionContext(),
         FailureContext(options.timeout_state),
         SMTPSummary(options.notes),
         name="SMTP",

@@ -83,6 +83,15 @@ def days(text: str) -> tuple[float, float | None]:
     return float(parts[0]), float(parts[1]) if len(parts) == 2 else None
 
 
+TLS_VERSIONS = ("1.0", "1.1", "1.2", "1.3")
+
+
+def tls_version(text: str) -> str:
+    if text not in TLS_VERSIONS:
+        raise ValueError(f"{shown(text)} is not one of {', '.join(TLS_VERSIONS)}")
+    return text
+
+
 def timeout_state(text: str) -> nagiosplugin.state.ServiceState:
     if text not in TIMEOUT_STATES:
         raise ValueError(f"{shown(text)} is not one of {', '.join(TIMEOUT_STATES)}")
@@ -124,6 +133,7 @@ class Options:
     ca_file: str | None
     insecure: bool
     certificate_days: tuple[float, float | None] | None
+    min_tls: str
     auth_user: str | None
     auth_password_file: str | None
     auth_mechanism: str | None
@@ -246,6 +256,9 @@ OPTIONS = [
     Option("-D --certificate-days", "certificate_days", "WARNING (CRITICAL) when the "
            "certificate has fewer days left; an expired certificate is always CRITICAL",
            convert=days, metavar="WARN[,CRIT]", needs_tls=True),
+    Option("--min-tls", "min_tls", "lowest TLS version that is good: 1.0, 1.1, 1.2 "
+           "(default) or 1.3; a session below it is WARNING (servers down to TLS 1.0 are still "
+           "reached)", convert=tls_version, metavar="VERSION", default="1.2", needs_tls=True),
     Option("--auth-user", "auth_user", "after EHLO (and TLS), AUTH as this user; the reply "
            f"must be 235. The password comes from the environment variable {PASSWORD_VARIABLE} "
            "or from --auth-password-file, never from the command line. Needs -S or -s",

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import base64
 import os
+import ssl
 import subprocess
 import sys
 
 import pytest
+import trustme
 from helpers import CHECK, TIME, assert_phases, assert_status, assert_within, run_check
-from servers import Peer, ScriptedServer
+from servers import Peer, ScriptedServer, authenticator, smtpd
 
 HELO = ["-F", "monitor.example.com"]
 GREETING = "banner: 220 steps.test ESMTP, helo: 250 steps.test"
@@ -270,3 +272,22 @@ def test_a_server_that_stalls_after_the_password_times_out_without_showing_it():
     assert run.long.count("C: <secret hidden>") == 2
     assert base64.b64encode(b"pencil").decode() in server.received.decode()
     assert "pencil" not in run.stdout and "cGVuY2ls" not in run.stdout
+
+
+def test_auth_is_never_sent_over_a_session_below_the_minimum_tls(tmp_path):
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(context)
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    tls = ["-H", "localhost", "-S", "--ca-file", str(tmp_path / "ca.pem"), "--auth-user", "monitor"]
+    with smtpd(tls_context=context, authenticator=authenticator("monitor", "pencil")) as port:
+        below = run_check(*tls, "-p", str(port), "--min-tls", "1.3", "-vv", env=PASSWORD)
+        enough = run_check(*tls, "-p", str(port), "--min-tls", "1.2", env=PASSWORD)
+    assert below.code == 2, below
+    assert below.status.split(": ", 1)[1].startswith(
+        "AUTH not sent: the session is below the minimum TLS, "
+        "TLSv1.2 is below the minimum TLS 1.3 (--min-tls), banner: "
+    ), below
+    assert not any(line.startswith("C: AUTH") for line in below.long), below
+    assert enough.code == 0 and "auth: 235 2.7.0 Authentication successful" in enough.status
