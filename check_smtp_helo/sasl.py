@@ -29,10 +29,10 @@ def encode(data: bytes) -> str:
     return binascii.b2a_base64(data, newline=False).decode("ascii")
 
 
-def decode(text: str) -> bytes:
+def decode(data: bytes) -> bytes:
     try:
-        return binascii.a2b_base64(text.encode("ascii"))
-    except (binascii.Error, UnicodeError) as exc:
+        return binascii.a2b_base64(data)
+    except binascii.Error as exc:
         raise SASLError("the challenge is not base64") from exc
 
 
@@ -184,4 +184,4 @@ def _attributes(message: bytes) -> dict[str, bytes]:
 def _b64_field(fields: dict[str, bytes], key: str) -> bytes:
     if key not in fields:
         raise SASLError(f"the server's message has no {key}=")
-    return decode(fields[key].decode("ascii", "replace"))
+    return decode(fields[key])

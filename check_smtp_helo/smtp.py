@@ -70,14 +70,18 @@ def address_literal(address: str) -> str:
 
 
 class Reply:
-    """One SMTP reply: its code, the text of each of its lines, the command it answers."""
+    """One SMTP reply: its code, the text of each of its lines, the command it answers, and
+    the bytes of its last line after the code as they came (a SASL challenge: never shown)."""
 
-    __slots__ = ("code", "command", "lines")
+    __slots__ = ("code", "command", "data", "lines")
 
-    def __init__(self, code: int, lines: list[str], command: str | None = None) -> None:
+    def __init__(
+        self, code: int, lines: list[str], command: str | None = None, data: bytes = b""
+    ) -> None:
         self.code = code
         self.lines = lines
         self.command = command
+        self.data = data
 
     def __str__(self) -> str:
         return f"{self.code} {self.lines[0]}".rstrip()
@@ -335,7 +339,7 @@ class Channel:
             code = int(raw[:3])
             lines.append(text[4:])
             if raw[3:4] != b"-":
-                return Reply(code, lines)
+                return Reply(code, lines, data=raw[4:])
             if len(lines) >= MAX_REPLY_LINES:
                 reason = f"protocol error: {what} has over {MAX_REPLY_LINES} lines"
                 raise _AbortError(Failure(phase, reason, False))
@@ -535,7 +539,8 @@ def _authenticate(
     from .sasl import SASLError, decode  # noqa: PLC0415 -- only AUTH checks pay for it
 
     if session.tls is None and not session.target.plaintext_auth:
-        raise _AbortError(Failure("auth", "AUTH refused: the session is not encrypted", False))
+        reason = "AUTH refused: the session is not encrypted"
+        raise _AbortError(Failure("auth", reason, False), in_step=True)
     if session.tls is not None and not session.tls.meets_minimum:
         reason = "AUTH not sent: the session is below the minimum TLS"
         raise _AbortError(Failure("auth", reason, False), in_step=True)
@@ -558,7 +563,7 @@ def _authenticate(
     reply = channel.exchange("auth", command, closed, "AUTH", shown)
     while reply.code == 334:
         try:
-            response = mechanism.respond(decode(reply.lines[0]))
+            response = mechanism.respond(decode(reply.data))
         except SASLError as exc:
             channel.exchange("auth", "*", closed, "AUTH")  # RFC 4954 4: cancel the exchange
             reason = f"protocol error: AUTH {name}: {exc}"

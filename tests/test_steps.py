@@ -5,6 +5,8 @@ server that cannot prove itself). Postfix and Dovecot cover the usual cases."""
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import os
 import ssl
 import subprocess
@@ -291,3 +293,28 @@ def test_auth_is_never_sent_over_a_session_below_the_minimum_tls(tmp_path):
     ), below
     assert not any(line.startswith("C: AUTH") for line in below.long), below
     assert enough.code == 0 and "auth: 235 2.7.0 Authentication successful" in enough.status
+
+
+def test_a_challenge_that_contains_the_password_is_answered_as_sent():
+    """Hiding the password in what is shown must not change the challenge the mechanism
+    answers: here the password is a piece of the base64 challenge itself."""
+    challenge = b"<1896.697170952@postoffice.example>"
+    encoded = base64.b64encode(challenge)
+    password = encoded[:4].decode()  # 'PDE4'
+    digest = hmac.new(password.encode(), challenge, hashlib.md5).hexdigest().encode()
+
+    def script(peer: Peer) -> None:
+        peer.send(b"220 steps.test ESMTP\r\n")
+        peer.line()
+        peer.send(AUTH_OFFERED)
+        peer.line()
+        peer.send(b"334 " + encoded + b"\r\n")
+        answer = base64.b64decode(peer.line())
+        peer.send(b"235 2.7.0 Ok\r\n" if answer == b"monitor " + digest else b"535 5.7.8 No\r\n")
+        peer.converse({})
+
+    with ScriptedServer(script) as server:
+        run = check(server, "--auth-user", "monitor", "--allow-plaintext-auth", "--auth-mechanism",
+                    "CRAM-MD5", "-vv", env={"CHECK_SMTP_HELO_PASSWORD": password})  # fmt: skip
+    assert run.code == 0, run
+    assert "S: 334 <secret hidden>" + encoded.decode()[4:] in run.long
