@@ -67,7 +67,7 @@ def test_a_pattern_that_matches_in_time_still_judges():
 )  # fmt: skip
 def test_every_bad_value_is_one_unknown_line_at_parse_time(args, message):
     port = free_port()
-    run = run_check("-H", LOOPBACK, "-p", str(port), "-t", "1", *args)
+    run = check_server(port, "-t", "1", *args, helo=False)
     if message is None:
         assert run.code == 2, run  # read as a value: the check ran (nothing listens)
         return
