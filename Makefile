@@ -1,4 +1,5 @@
 # check_smtp_helo: make demo | make test | make test-pythons | make lint | make fuzz | make bench
+# | make graphs
 #
 # PYTHON builds .venv. The project is installed into it (not in editable mode), so the
 # tests run the console script exactly as an administrator's installation would.
@@ -14,7 +15,7 @@ BENCH_VENV   ?= .venv-bench
 BASKET := icinga-config/director/smtp_helo-basket.json
 SOURCES := setup.cfg pyproject.toml $(wildcard check_smtp_helo/*.py)
 
-.PHONY: demo test test-pythons lint fuzz bench basket clean
+.PHONY: demo test test-pythons lint fuzz bench basket graphs clean
 
 # $(call venv,PYTHON,DIR): DIR is a venv of PYTHON with the project and its test and dev extras
 define venv
@@ -61,6 +62,12 @@ bench: $(BENCH_VENV)/.installed
 basket: $(STAMP)
 	$(BIN)/python tools/director_basket.py > $(BASKET).new
 	mv $(BASKET).new $(BASKET)
+
+## make graphs: redraw README's graph (GRAPHS_OUTPUT, default docs/images/smtp_helo-graphite.png)
+## from a real run: Icinga 2 checks a slowing server for GRAPHS_MINUTES (2), GraphiteWriter,
+## carbon-cache, graphite-web and icingaweb2-module-graphite draw it. Needs root, like make test.
+graphs: $(STAMP)
+	$(BIN)/python -m pytest -q -s tests/make_graphs.py
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache .nox
