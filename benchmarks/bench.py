@@ -41,6 +41,7 @@ ACCURACY_RUNS = int(os.environ.get("BENCH_ACCURACY_RUNS", "10"))
 DELAYS_MS = (0, 50, 200)
 FLOOR = "floor: python -c 'import nagiosplugin'"
 TLS_CHECKS = ("STARTTLS check (-S)", "implicit TLS check (-s)")
+PLAIN_CHECKS = ("plain check", "acceptance check (--rcpt-to)")  # no TLS, no AUTH
 BUNDLE_CHECK = "STARTTLS check (-S), bundle-only CA store (RHEL-like)"
 # The CA store each variant sees. By default OpenSSL's built-in paths, Debian's hashed
 # directory /etc/ssl/certs here, without this shell's SSL_CERT_FILE/SSL_CERT_DIR.
@@ -199,9 +200,11 @@ def main() -> int:
             ScriptedServer(lambda peer: peer.send(b"220 " + b"x" * 10_000_000)) as flood,
         ):
             tls = ["--ca-file", ca_file.name]
+            acceptance = ["--rcpt-to", "postmaster@example.org"]
             variants = {
                 FLOOR: [PYTHON, "-c", "import nagiosplugin"],
-                "plain check": [CHECK, "-H", "127.0.0.1", "-p", str(plain)],
+                PLAIN_CHECKS[0]: [CHECK, "-H", "127.0.0.1", "-p", str(plain)],
+                PLAIN_CHECKS[1]: [CHECK, "-H", "127.0.0.1", "-p", str(plain), *acceptance],
                 TLS_CHECKS[0]: [CHECK, "-H", "127.0.0.1", "-p", str(starttls), "-S", *tls],
                 TLS_CHECKS[1]: [CHECK, "-H", "127.0.0.1", "-p", str(smtps), "-s", *tls],
             }
@@ -253,7 +256,9 @@ def report(samples: dict[str, list[Sample]], errors: dict, peaks: dict[str, floa
     # Budgets compare within each round (the runs are interleaved), so that a slow moment of
     # the machine, which slows every variant of its round, cancels out.
     floor = [s.cpu for s in samples[FLOOR]]
-    plain_ratio = statistics.median(s.cpu / f for s, f in zip(samples["plain check"], floor))
+    plain_ratio = max(
+        statistics.median(s.cpu / f for s, f in zip(samples[name], floor)) for name in PLAIN_CHECKS
+    )
     tls_extra = max(
         statistics.median(s.cpu - f for s, f in zip(samples[name], floor)) for name in TLS_CHECKS
     )
@@ -263,7 +268,8 @@ def report(samples: dict[str, list[Sample]], errors: dict, peaks: dict[str, floa
     wall_over = statistics.median(s.wall - o.wall for s, o in zip(samples[SIX], samples[ONE]))
     cpu_over = statistics.median(s.cpu - o.cpu for s, o in zip(samples[SIX], samples[ONE]))
     budgets = [
-        ("plain check CPU <= 1.0 x floor", f"{plain_ratio:.2f} x", plain_ratio <= 1.0),
+        ("plain and acceptance checks CPU <= 1.0 x floor", f"{plain_ratio:.2f} x",
+         plain_ratio <= 1.0),
         ("TLS check CPU <= floor + 25 ms (hashed CA directory)", f"+{tls_extra:.1f} ms",
          tls_extra <= 25),
         ("timing error <= 2 ms + 2% of 2xD (worst)", "see above", worst_ok),
