@@ -75,6 +75,7 @@ def build_check(options: Options) -> nagiosplugin.Check:
         tls=options.tls,
     )
     warning_days, critical_days = options.certificate_days or (None, None)
+    # The check is named after its first resource ("SMTP"): nagiosplugin 1.3 has no name=.
     return nagiosplugin.Check(
         SMTPServer(target),
         PhaseContext(),
@@ -84,7 +85,6 @@ def build_check(options: Options) -> nagiosplugin.Check:
         CertificateContext(warning_days, critical_days),
         FailureContext(options.timeout_state),
         SMTPSummary(),
-        name="SMTP",
     )
 
 
