@@ -1,4 +1,5 @@
 # check_smtp_helo: make demo | make test | make lint | make fuzz | make bench
+#                  make test-debian | make dist | make deb | make pyz
 #
 # PYTHON builds .venv. The project is installed into it (not in editable mode), so the
 # tests run the console script exactly as an administrator's installation would.
@@ -12,8 +13,17 @@ STAMP  := $(VENV)/.installed
 BENCH_PYTHON ?= $(firstword $(wildcard /usr/bin/python3) $(PYTHON))
 BENCH_VENV   ?= .venv-bench
 SOURCES := setup.cfg pyproject.toml $(wildcard check_smtp_helo/*.py)
+# Debian's own Python and python3-nagiosplugin (1.3.2 on Debian 12), the apt-only install
+SYSTEM_PYTHON ?= /usr/bin/python3
+DEBIAN_VENV   ?= .venv-debian
+# the behaviour suite: everything that runs the plugin against servers, engines excepted
+BEHAVIOUR := tests/test_command_line.py tests/test_conversation.py tests/test_tls.py \
+             tests/test_units.py tests/test_postfix.py
+VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' check_smtp_helo/__init__.py)
+SDIST   := dist/check_smtp_helo-$(VERSION).tar.gz
+PYZ     := dist/check_smtp_helo.pyz
 
-.PHONY: demo test lint fuzz bench clean
+.PHONY: demo test lint fuzz bench clean test-debian dist deb pyz
 
 # $(call venv,PYTHON,DIR): DIR is a venv of PYTHON with the project and its test extras
 define venv
@@ -46,11 +56,44 @@ lint: $(STAMP)
 fuzz: $(STAMP)
 	FUZZ_PROFILE=long $(BIN)/python -m pytest -q -m fuzz tests/test_fuzz.py
 
+## make test-debian: the behaviour suite on Debian's /usr/bin/python3 and python3-nagiosplugin
+test-debian: $(SOURCES)
+	test -x $(DEBIAN_VENV)/bin/python || $(SYSTEM_PYTHON) -m venv --system-site-packages $(DEBIAN_VENV)
+	$(DEBIAN_VENV)/bin/python -m pip install --quiet '.[test]'
+	$(DEBIAN_VENV)/bin/python -c 'import nagiosplugin, sys; \
+	  print("nagiosplugin", nagiosplugin.__version__, "from", nagiosplugin.__file__); \
+	  sys.exit(not nagiosplugin.__file__.startswith("/usr/lib/python3/dist-packages/"))'
+	$(DEBIAN_VENV)/bin/python -m pytest -q $(BEHAVIOUR)
+
 ## make bench: cost per check, timing accuracy and memory, against budgets
-bench: $(BENCH_VENV)/.installed
+bench: $(BENCH_VENV)/.installed $(PYZ)
 	@test -x /usr/bin/time -a -x /usr/lib/nagios/plugins/check_smtp || [ "$$(id -u)" != 0 ] || \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q time monitoring-plugins-standard
-	$(BENCH_VENV)/bin/python benchmarks/bench.py
+	BENCH_PYZ=$(PYZ) $(BENCH_VENV)/bin/python benchmarks/bench.py
+
+## make dist: the sdist and the wheel in dist/, checked by twine
+dist: $(STAMP)
+	rm -f dist/check_smtp_helo-*
+	$(BIN)/python -m build --outdir dist .
+	$(BIN)/twine check --strict dist/check_smtp_helo-*
+
+$(SDIST): $(SOURCES) MANIFEST.in
+	$(MAKE) dist
+
+## make deb: the Debian package check-smtp-helo in dist/, built from the sdist, and lintian
+deb: $(SDIST)
+	rm -rf build/deb && mkdir -p build/deb
+	tar -xzf $(SDIST) -C build/deb
+	cp -r build/deb/check_smtp_helo-$(VERSION)/packaging/debian build/deb/check_smtp_helo-$(VERSION)/
+	cd build/deb/check_smtp_helo-$(VERSION) && dpkg-buildpackage --build=binary -us -uc
+	mv build/deb/check-smtp-helo_$(VERSION)_all.deb dist/
+	lintian --fail-on error,warning --pedantic -E --info dist/check-smtp-helo_$(VERSION)_all.deb
+
+## make pyz: dist/check_smtp_helo.pyz, one file with nagiosplugin inside, for /usr/bin/python3
+pyz: $(PYZ)
+
+$(PYZ): $(STAMP) packaging/pyz.py
+	$(BIN)/python packaging/pyz.py --python $(SYSTEM_PYTHON) $@
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) $(DEBIAN_VENV) build dist *.egg-info .pytest_cache .ruff_cache
