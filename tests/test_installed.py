@@ -16,7 +16,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, private_directory, unavailable
+from engines import PrivateEngine, records
+from helpers import ROOT, owned_by, unavailable
+from test_icinga import RECORD
 from test_postfix import BANNER, mta  # noqa: F401 -- the private Postfix, a fixture
 
 INSTALLED = os.environ.get("INSTALLED", "")
@@ -81,27 +83,39 @@ def test_nagiosplugin_comes_from_where_it_was_installed_and_nothing_compiles():
     assert not compiled, compiled
 
 
-def validate_icinga(config: str) -> subprocess.CompletedProcess:
-    """`icinga2 daemon -C` on a copy of the system's /etc/icinga2 with one more file in conf.d,
-    as a new user would add it; the copy and Icinga's own directories are private."""
-    if not Path(ICINGA).exists() or not SYSTEM_ICINGA_CONFIG.is_dir():
-        unavailable("Debian's icinga2 is not installed (.ci/run installs it)")
-    base = private_directory("icinga-system")
-    etc = base / "etc"
-    shutil.copytree(SYSTEM_ICINGA_CONFIG, etc, symlinks=True)
-    (etc / "conf.d" / "smtp.conf").write_text(config)
-    directories = {"DataDir": "data", "LogDir": "log", "CacheDir": "cache", "SpoolDir": "spool",
-                   "InitRunDir": "run"}  # fmt: skip
-    for directory in directories.values():
-        (base / directory).mkdir()
-    defines = [f"-D{name}={base / directory}" for name, directory in directories.items()]
-    defines += [f"-DConfigDir={etc}", f"-DZonesDir={etc / 'zones.d'}", "-DRunAsUser=root",
-                "-DRunAsGroup=root"]  # fmt: skip
-    command = [ICINGA, "daemon", "-C", "-c", str(etc / "icinga2.conf"), *defines]
-    try:
+class SystemIcinga(PrivateEngine):
+    """A copy of the system's /etc/icinga2 with one more file in conf.d, as a new user adds it.
+    Icinga's own directories are private; like the packaged service, it runs as nagios."""
+
+    def __init__(self, config: str, observe: bool = False) -> None:
+        if not Path(ICINGA).exists() or not SYSTEM_ICINGA_CONFIG.is_dir():
+            unavailable("Debian's icinga2 is not installed (.ci/run installs it)")
+        super().__init__("icinga-system")
+        self.etc = self.base / "etc"
+        self.perfdata = self.base / "perfdata"
+        shutil.copytree(SYSTEM_ICINGA_CONFIG, self.etc, symlinks=True)
+        (self.etc / "conf.d" / "smtp.conf").write_text(config)
+        if observe:  # the test's own PerfdataWriter, apart from what the user writes
+            (self.etc / "test-observe.conf").write_text(
+                OBSERVE.format(perfdata=self.perfdata, template=RECORD)
+            )
+            with (self.etc / "icinga2.conf").open("a") as main:
+                main.write('include "test-observe.conf"\n')
+        self.directories = {name: self.base / name.lower().removesuffix("dir")
+                            for name in ("DataDir", "LogDir", "CacheDir", "SpoolDir")}  # fmt: skip
+        self.directories["InitRunDir"] = self.base / "run"
+        owned_by("nagios", *self.directories.values(), self.perfdata)
+        for path in (self.etc, *self.etc.rglob("*")):
+            shutil.chown(path, "nagios", "nagios")
+
+    def command(self, *extra: str) -> list[str]:
+        defines = [f"-D{name}={path}" for name, path in self.directories.items()]
+        defines += [f"-DConfigDir={self.etc}", f"-DZonesDir={self.etc / 'zones.d'}"]
+        return [ICINGA, "daemon", "-c", str(self.etc / "icinga2.conf"), *defines, *extra]
+
+    def validate(self) -> subprocess.CompletedProcess:
+        command = self.command("-C", "-DRunAsUser=root", "-DRunAsGroup=root")
         return subprocess.run(command, capture_output=True, text=True, check=False)
-    finally:
-        shutil.rmtree(base)
 
 
 # README, "Installing": after the package, this is the whole Icinga 2 setup
@@ -111,14 +125,54 @@ object Service "smtp" {
   check_command = "smtp_helo"
 }
 """
+OBSERVE = """
+object PerfdataWriter "test-perfdata" {{
+  service_perfdata_path = "{perfdata}/service"
+  service_temp_path = "{perfdata}/service.tmp"
+  host_perfdata_path = "{perfdata}/host"
+  host_temp_path = "{perfdata}/host.tmp"
+  service_format_template = "{template}"
+  rotation_interval = 1s
+}}
+"""
+
+
+@pytest.fixture
+def system_icinga(made_engines):
+    def make(config: str, observe: bool = False) -> SystemIcinga:
+        made_engines.append(SystemIcinga(config, observe))
+        return made_engines[-1]
+
+    return make
 
 
 @package_installed
-def test_icinga_finds_the_command_through_plugins_contrib():
+def test_icinga_finds_the_command_through_plugins_contrib(system_icinga):
     assert "include <plugins-contrib>" in (SYSTEM_ICINGA_CONFIG / "icinga2.conf").read_text()
-    proc = validate_icinga(ONE_SERVICE)
+    proc = system_icinga(ONE_SERVICE).validate()
     assert proc.returncode == 0, proc.stdout
-    assert re.search(r"Instantiated \d+ Services?\.", proc.stdout), proc.stdout
+    assert "Finished validating the configuration file(s)." in proc.stdout
+
+
+@package_installed
+def test_icinga_runs_the_one_service(mta, system_icinga):  # noqa: F811
+    server, _ca = mta
+    service = ONE_SERVICE.replace("}", f"  vars.smtp_helo_port = {server.plain}\n}}")
+    icinga = system_icinga(service, observe=True)
+    seen: dict[str, dict[str, str]] = {}
+
+    def checked() -> bool:
+        for path in sorted(icinga.perfdata.glob("service*")):
+            seen.update(records(path.read_text()))
+        return "smtp" in seen
+
+    icinga.run_until(icinga.command(), checked)
+    record = seen["smtp"]
+    assert record["STATE"] == "OK", record
+    assert re.fullmatch(
+        rf"SMTP OK - 127\.0\.0\.1:{server.plain} answered in \d+\.\d{{3}}s, {re.escape(BANNER)}",
+        record["OUTPUT"].strip(),
+    ), record
 
 
 @package_installed
@@ -142,7 +196,7 @@ def test_the_package_installs_where_the_engines_look():
 
 
 @pytest.mark.skipif(INSTALLED != "purged", reason="after apt-get purge")
-def test_purge_leaves_nothing_behind():
+def test_purge_leaves_nothing_behind(system_icinga):
     state = subprocess.run(["dpkg-query", "-W", PACKAGE], capture_output=True, check=False)
     assert state.returncode != 0, "dpkg still knows the package (config files left?)"
     package = next((ROOT / "dist").glob(f"{PACKAGE}_*_all.deb"))
@@ -158,6 +212,6 @@ def test_purge_leaves_nothing_behind():
         if not (os.path.isdir(path) and owner.returncode == 0):
             left.append(path)  # a file, or a directory that no other package owns
     assert not left, left
-    proc = validate_icinga(ONE_SERVICE)
+    proc = system_icinga(ONE_SERVICE).validate()
     assert proc.returncode != 0
     assert "Validation failed for object" in proc.stdout, proc.stdout
