@@ -23,7 +23,7 @@ VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' check_smtp_helo/__ini
 SDIST   := dist/check_smtp_helo-$(VERSION).tar.gz
 PYZ     := dist/check_smtp_helo.pyz
 
-.PHONY: demo test lint fuzz bench clean test-debian dist deb pyz
+.PHONY: demo test lint fuzz bench basket clean test-debian dist deb pyz
 
 # $(call venv,PYTHON,DIR): DIR is a venv of PYTHON with the project and its test extras
 define venv
@@ -94,6 +94,10 @@ pyz: $(PYZ)
 
 $(PYZ): $(STAMP) packaging/pyz.py
 	$(BIN)/python packaging/pyz.py --python $(SYSTEM_PYTHON) $@
+
+## make basket: the Icinga Director basket, rebuilt from the shipped CheckCommand
+basket:
+	$(PYTHON) tools/director_basket.py > icinga-config/director/smtp_helo-basket.json
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) $(DEBIAN_VENV) build dist *.egg-info .pytest_cache .ruff_cache

@@ -31,7 +31,7 @@ object Endpoint NodeName {{}}
 object Zone "master" {{ endpoints = [ NodeName ] }}
 object Zone "global-templates" {{ global = true }}
 """
-# Where a distributed setup keeps each shipped file (README: "Icinga 2").
+# Where a distributed setup keeps each shipped file (README: "Distributed").
 LAYOUT = {
     "global-templates": ["smtp_helo-command.conf", "smtp_helo-services.conf"],
     "master": ["smtp_helo-example-hosts.conf", "smtp_helo-distributed-example.conf"],
@@ -41,7 +41,9 @@ LAYOUT = {
 class Icinga(PrivateEngine):
     """A private Icinga 2: configuration, zones, state, log and perfdata in one directory."""
 
-    def __init__(self, plugins: Path, body: str = "", shipped: Path = SHIPPED) -> None:
+    def __init__(
+        self, plugins: Path, body: str = "", shipped: Path = SHIPPED, layout: dict = LAYOUT
+    ) -> None:
         if not Path(ICINGA).exists():
             unavailable("Debian's icinga2 is not installed (.ci/run installs it)")
         super().__init__("icinga")
@@ -50,8 +52,9 @@ class Icinga(PrivateEngine):
         self.seen: dict[str, dict[str, str]] = {}
         writable = [self.base / d for d in ("data", "log", "cache", "spool", "run")]
         owned_by("nagios", *writable, self.perfdata)
-        for zone, files in LAYOUT.items():
-            (self.etc / "zones.d" / zone).mkdir(parents=True)
+        (self.etc / "zones.d").mkdir(parents=True)
+        for zone, files in layout.items():
+            (self.etc / "zones.d" / zone).mkdir()
             for name in files:
                 shutil.copy(shipped / name, self.etc / "zones.d" / zone / name)
         (self.etc / "icinga2.conf").write_text(PRELUDE.format(plugins=plugins) + body)
@@ -67,6 +70,11 @@ class Icinga(PrivateEngine):
         }
         defines = [f"-D{name}={path}" for name, path in constants.items()]
         return [ICINGA, "daemon", "-c", str(self.etc / "icinga2.conf"), *defines, *extra]
+
+    def append(self, text: str) -> None:
+        """More configuration at the end of icinga2.conf."""
+        with (self.etc / "icinga2.conf").open("a") as conf:
+            conf.write(text)
 
     def validate(self) -> subprocess.CompletedProcess:
         return subprocess.run(self.command("-C"), capture_output=True, text=True, check=False)
@@ -150,16 +158,24 @@ RECORD = (
     "SERVICE::$service.name$\\tSTATE::$service.state$\\tOUTPUT::$service.output$"
     "\\tPERFDATA::$service.perfdata$"
 )
-E2E = """
+
+
+def perfdata_writer(directory: Path) -> str:
+    """A checker, and a PerfdataWriter into directory whose records Icinga.records() reads."""
+    return f"""
 object CheckerComponent "checker" {{}}
 object PerfdataWriter "perfdata" {{
-  service_perfdata_path = "{perfdata}/service"
-  service_temp_path = "{perfdata}/service.tmp"
-  host_perfdata_path = "{perfdata}/host"
-  host_temp_path = "{perfdata}/host.tmp"
-  service_format_template = "{template}"
+  service_perfdata_path = "{directory}/service"
+  service_temp_path = "{directory}/service.tmp"
+  host_perfdata_path = "{directory}/host"
+  host_temp_path = "{directory}/host.tmp"
+  service_format_template = "{RECORD}"
   rotation_interval = 1s
 }}
+"""
+
+
+E2E = """
 object Host "mail.test" {{
   check_command = "dummy"
   enable_active_checks = false
@@ -187,10 +203,9 @@ def test_icinga_runs_the_shipped_command_and_parses_all_perfdata(icinga_factory)
         smtpd(ehlo_delay=0.3, ident="ESMTP aiosmtpd") as slow_port,
     ):
         icinga = icinga_factory()
-        body = E2E.format(
-            perfdata=icinga.perfdata, template=RECORD, ok_port=ok_port, slow_port=slow_port
+        icinga.append(
+            perfdata_writer(icinga.perfdata) + E2E.format(ok_port=ok_port, slow_port=slow_port)
         )
-        (icinga.etc / "icinga2.conf").write_text((icinga.etc / "icinga2.conf").read_text() + body)
         records = icinga.run_until_checked({"smtp-ok", "smtp-slow"})
 
     expected = {

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from engines import PrivateEngine, records
 from helpers import ROOT, owned_by, unavailable
-from test_icinga import RECORD
+from test_icinga import perfdata_writer
 from test_postfix import BANNER, mta  # noqa: F401 -- the private Postfix, a fixture
 
 INSTALLED = os.environ.get("INSTALLED", "")
@@ -95,10 +95,12 @@ class SystemIcinga(PrivateEngine):
         self.perfdata = self.base / "perfdata"
         shutil.copytree(SYSTEM_ICINGA_CONFIG, self.etc, symlinks=True)
         (self.etc / "conf.d" / "smtp.conf").write_text(config)
-        if observe:  # the test's own PerfdataWriter, apart from what the user writes
-            (self.etc / "test-observe.conf").write_text(
-                OBSERVE.format(perfdata=self.perfdata, template=RECORD)
+        if observe:  # the test's own PerfdataWriter, apart from what the user writes;
+            # the copy enables its own checker
+            writer = perfdata_writer(self.perfdata).replace(
+                'object CheckerComponent "checker" {}', ""
             )
+            (self.etc / "test-observe.conf").write_text(writer)
             with (self.etc / "icinga2.conf").open("a") as main:
                 main.write('include "test-observe.conf"\n')
         self.directories = {name: self.base / name.lower().removesuffix("dir")
@@ -124,16 +126,6 @@ object Service "smtp" {
   host_name = NodeName
   check_command = "smtp_helo"
 }
-"""
-OBSERVE = """
-object PerfdataWriter "test-perfdata" {{
-  service_perfdata_path = "{perfdata}/service"
-  service_temp_path = "{perfdata}/service.tmp"
-  host_perfdata_path = "{perfdata}/host"
-  host_temp_path = "{perfdata}/host.tmp"
-  service_format_template = "{template}"
-  rotation_interval = 1s
-}}
 """
 
 
