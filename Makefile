@@ -77,11 +77,8 @@ dist: $(STAMP)
 	$(BIN)/python -m build --outdir dist .
 	$(BIN)/twine check --strict dist/check_smtp_helo-*
 
-$(SDIST): $(SOURCES) MANIFEST.in
-	$(MAKE) dist
-
-## make deb: the Debian package check-smtp-helo in dist/, built from the sdist, and lintian
-deb: $(SDIST)
+## make deb: the Debian package check-smtp-helo in dist/, built from a fresh sdist, and lintian
+deb: dist
 	rm -rf build/deb && mkdir -p build/deb
 	tar -xzf $(SDIST) -C build/deb
 	cp -r build/deb/check_smtp_helo-$(VERSION)/packaging/debian build/deb/check_smtp_helo-$(VERSION)/
