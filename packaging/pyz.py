@@ -14,6 +14,7 @@ usage: python packaging/pyz.py [--python /usr/bin/python3] dist/check_smtp_helo.
 from __future__ import annotations
 
 import argparse
+import configparser
 import shutil
 import subprocess
 import sys
@@ -24,6 +25,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def requirements() -> list[str]:
+    """install_requires of setup.cfg: what the single file carries inside."""
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    return config["options"]["install_requires"].split()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("target", type=Path)
@@ -31,17 +39,15 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="check_smtp_helo-pyz-") as staging:
         tree = Path(staging) / "tree"
-        # the project and nagiosplugin as setup.cfg requires it, as a venv would get them
+        # nagiosplugin as setup.cfg requires it, and the package's sources as they are
         subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile",
-             "--no-build-isolation", "--target", str(tree), str(ROOT)],
+            [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--target",
+             str(tree), *requirements()],
             check=True,
         )  # fmt: skip
-        # not needed to run: the console script (__main__ replaces it), the project's own
-        # install record (it names the build directory), nagiosplugin's examples
-        for extra in ("bin", "check_smtp_helo-*.dist-info", "nagiosplugin/examples"):
-            for path in tree.glob(extra):
-                shutil.rmtree(path)
+        shutil.rmtree(tree / "nagiosplugin" / "examples", ignore_errors=True)  # not needed to run
+        shutil.copytree(ROOT / "check_smtp_helo", tree / "check_smtp_helo",
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))  # fmt: skip
         shutil.copy(ROOT / "check_smtp_helo" / "__main__.py", tree / "__main__.py")
         shutil.copy(ROOT / "LICENSE", tree / "LICENSE")
         subprocess.run(
