@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from engines import PrivateEngine, records
-from helpers import ROOT, owned_by, unavailable
+from helpers import ROOT, owned_by, private_directory, unavailable
 from test_icinga import perfdata_writer
 from test_postfix import BANNER, mta  # noqa: F401 -- the private Postfix, a fixture
 
@@ -27,6 +27,8 @@ PLUGIN = "/usr/lib/nagios/plugins/check_smtp_helo"
 PACKAGE = "check-smtp-helo"
 ICINGA = "/usr/sbin/icinga2"
 SYSTEM_ICINGA_CONFIG = Path("/etc/icinga2")
+NAGIOS = "/usr/sbin/nagios4"
+SYSTEM_NAGIOS_CONFIG = Path("/etc/nagios4")
 
 pytestmark = [
     pytest.mark.integration,
@@ -170,6 +172,42 @@ def test_icinga_runs_the_one_service(mta, system_icinga):  # noqa: F811
     ), record
 
 
+# README, "Nagios": a service on Debian's stock localhost and generic-service
+NAGIOS_SERVICE = """\
+define service {
+    use                     generic-service
+    host_name               localhost
+    service_description     SMTP
+    check_command           check_smtp_helo!-w 1 -c 2
+}
+"""
+
+
+def validate_nagios() -> subprocess.CompletedProcess:
+    """`nagios4 -v` on a copy of the system's /etc/nagios4 with one service added: its
+    cfg_dir=/etc/nagios-plugins/config is where the package puts the command."""
+    if not Path(NAGIOS).exists() or not SYSTEM_NAGIOS_CONFIG.is_dir():
+        unavailable("Debian's nagios4 is not installed (.ci/run installs it)")
+    base = private_directory("nagios-system")
+    etc = base / "nagios4"
+    shutil.copytree(SYSTEM_NAGIOS_CONFIG, etc, symlinks=True)
+    (etc / "smtp.cfg").write_text(NAGIOS_SERVICE)
+    main = (etc / "nagios.cfg").read_text().replace(f"{SYSTEM_NAGIOS_CONFIG}/", f"{etc}/")
+    (etc / "nagios.cfg").write_text(f"{main}\ncfg_file={etc}/smtp.cfg\n")
+    try:
+        return subprocess.run([NAGIOS, "-v", str(etc / "nagios.cfg")], capture_output=True,
+                              text=True, check=False)  # fmt: skip
+    finally:
+        shutil.rmtree(base)
+
+
+@package_installed
+def test_nagios_finds_the_command_in_nagios_plugins_config():
+    proc = validate_nagios()
+    assert proc.returncode == 0, proc.stdout
+    assert "Total Errors:   0" in proc.stdout, proc.stdout
+
+
 @package_installed
 def test_the_package_installs_where_the_engines_look():
     files = subprocess.run(["dpkg", "-L", PACKAGE], capture_output=True, text=True, check=True)
@@ -210,3 +248,6 @@ def test_purge_leaves_nothing_behind(system_icinga):
     proc = system_icinga(ONE_SERVICE).validate()
     assert proc.returncode != 0
     assert "Validation failed for object" in proc.stdout, proc.stdout
+    proc = validate_nagios()
+    assert proc.returncode != 0
+    assert "check_smtp_helo!-w 1 -c 2' specified in service 'SMTP'" in proc.stdout, proc.stdout
