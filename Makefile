@@ -1,5 +1,5 @@
-# check_smtp_helo: make demo | make test | make lint | make fuzz | make bench
-#                  make test-debian | make dist | make deb | make pyz
+# check_smtp_helo: make demo | make test | make test-pythons | make lint | make fuzz | make bench
+#                  make dist | make deb | make pyz
 #
 # PYTHON builds .venv. The project is installed into it (not in editable mode), so the
 # tests run the console script exactly as an administrator's installation would.
@@ -13,23 +13,18 @@ STAMP  := $(VENV)/.installed
 BENCH_PYTHON ?= $(firstword $(wildcard /usr/bin/python3) $(PYTHON))
 BENCH_VENV   ?= .venv-bench
 SOURCES := setup.cfg pyproject.toml $(wildcard check_smtp_helo/*.py)
-# Debian's own Python and python3-nagiosplugin (1.3.2 on Debian 12), the apt-only install
+# the interpreter of the single file: Debian's own
 SYSTEM_PYTHON ?= /usr/bin/python3
-DEBIAN_VENV   ?= .venv-debian
-# the behaviour suite: everything that runs the plugin against servers, engines excepted
-BEHAVIOUR := tests/test_command_line.py tests/test_conversation.py tests/test_tls.py \
-             tests/test_units.py tests/test_postfix.py
 VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' check_smtp_helo/__init__.py)
-SDIST   := dist/check_smtp_helo-$(VERSION).tar.gz
 PYZ     := dist/check_smtp_helo.pyz
 
-.PHONY: demo test lint fuzz bench basket clean test-debian dist deb pyz
+.PHONY: demo test test-pythons lint fuzz bench basket clean dist deb pyz
 
-# $(call venv,PYTHON,DIR): DIR is a venv of PYTHON with the project and its test extras
+# $(call venv,PYTHON,DIR): DIR is a venv of PYTHON with the project and its test and dev extras
 define venv
 	test -x $(2)/bin/python || $(1) -m venv $(2)
 	$(2)/bin/python -m pip install --quiet --upgrade pip
-	$(2)/bin/python -m pip install --quiet '.[test]'
+	$(2)/bin/python -m pip install --quiet '.[test,dev]'
 	touch $(2)/.installed
 endef
 
@@ -43,27 +38,23 @@ $(BENCH_VENV)/.installed: $(SOURCES)
 demo: $(STAMP)
 	$(BIN)/python tests/demo.py
 
-## make test: the whole suite (behaviour, command line, integration with the real engines)
-test: $(STAMP)
-	$(BIN)/ruff check .
+## make test: lint, types, then the whole suite (behaviour, command line, the real engines)
+test: lint
 	$(BIN)/python -m pytest -q
+
+## make test-pythons: the behaviour tests on each CPython 3.9..3.13 (nox; pyenv's are found),
+## and on Debian's /usr/bin/python3 with Debian's python3-nagiosplugin (session debian)
+test-pythons: $(STAMP)
+	$(BIN)/nox
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 ## make fuzz: the long property-test profile (thousands of examples)
 fuzz: $(STAMP)
 	FUZZ_PROFILE=long $(BIN)/python -m pytest -q -m fuzz tests/test_fuzz.py
-
-## make test-debian: the behaviour suite on Debian's /usr/bin/python3 and python3-nagiosplugin
-test-debian: $(SOURCES)
-	test -x $(DEBIAN_VENV)/bin/python || $(SYSTEM_PYTHON) -m venv --system-site-packages $(DEBIAN_VENV)
-	$(DEBIAN_VENV)/bin/python -m pip install --quiet '.[test]'
-	$(DEBIAN_VENV)/bin/python -c 'import nagiosplugin, sys; \
-	  print("nagiosplugin", nagiosplugin.__version__, "from", nagiosplugin.__file__); \
-	  sys.exit(not nagiosplugin.__file__.startswith("/usr/lib/python3/dist-packages/"))'
-	$(DEBIAN_VENV)/bin/python -m pytest -q $(BEHAVIOUR)
 
 ## make bench: cost per check, timing accuracy and memory, against budgets
 bench: $(BENCH_VENV)/.installed $(PYZ)
@@ -80,7 +71,7 @@ dist: $(STAMP)
 ## make deb: the Debian package check-smtp-helo in dist/, built from a fresh sdist, and lintian
 deb: dist
 	rm -rf build/deb && mkdir -p build/deb
-	tar -xzf $(SDIST) -C build/deb
+	tar -xzf dist/check_smtp_helo-$(VERSION).tar.gz -C build/deb
 	cp -r build/deb/check_smtp_helo-$(VERSION)/packaging/debian build/deb/check_smtp_helo-$(VERSION)/
 	cd build/deb/check_smtp_helo-$(VERSION) && dpkg-buildpackage --build=binary -us -uc
 	mv build/deb/check-smtp-helo_$(VERSION)_all.deb dist/
@@ -97,4 +88,4 @@ basket:
 	$(PYTHON) tools/director_basket.py > icinga-config/director/smtp_helo-basket.json
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) $(DEBIAN_VENV) build dist *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) build dist *.egg-info .pytest_cache .ruff_cache .mypy_cache .nox

@@ -1,5 +1,5 @@
 """python -m check_smtp_helo"""
 
-from check_smtp_helo.cli import run
+from check_smtp_helo.console import run
 
 run()

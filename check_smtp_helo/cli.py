@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import sys
 
 import nagiosplugin
 
-from .names import dns_name, helo_argument, parse_host
+from .base import STATUS_LINE, STDOUT, TIMER, DeadlineError, safe
+from .names import dns_name, helo_argument, parse_host, regular_file
 from .options import Options, UsageError, parse
 from .plugin import (
     BannerContext,
@@ -23,56 +22,55 @@ from .plugin import (
 )
 from .smtp import Target, seconds
 
-UNKNOWN = 3
-TLS_ONLY = {"sni": "--sni", "ca_file": "--ca-file", "insecure": "--insecure",
-            "certificate_days": "-D"}  # fmt: skip
+DEFAULT_PORT, DEFAULT_TLS_PORT = 25, 465
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (about 4 ms)
+if TYPE_CHECKING:
+    from .tls import TLSPolicy
 
 
-def parse_options(argv: list[str]) -> Options:
-    """Parsed and checked options, or UsageError."""
-    options = parse(argv)
-    try:
-        options.hostname = parse_host(options.hostname, options.family)
-        options.helo_name = helo_argument(options.fqdn, options.email)
-        options.tls = tls_policy(options)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from exc
-    if options.port is None:
-        options.port = 465 if options.implicit_tls else 25
-    return options
+class Derived:
+    """What the options come to once read together: the host to connect to, the port, the
+    EHLO/HELO argument (None lets the conversation choose) and the TLS policy (None: plain)."""
+
+    host: str
+    port: int
+    helo_name: str | None
+    tls: TLSPolicy | None
+
+    def __init__(self, options: Options) -> None:
+        """ValueError with the reason when the options cannot go together."""
+        self.host = parse_host(options.hostname or "", options.family)
+        self.helo_name = helo_argument(options.fqdn, options.email)
+        self.tls = tls_policy(options)
+        self.port = options.port or (DEFAULT_TLS_PORT if options.implicit_tls else DEFAULT_PORT)
 
 
-def tls_policy(options: Options):
+def tls_policy(options: Options) -> TLSPolicy | None:
     """The TLSPolicy the options ask for, or None; ssl is imported only then."""
-    if not (options.starttls or options.implicit_tls):
-        for name, flag in TLS_ONLY.items():
-            if getattr(options, name):
-                raise ValueError(f"{flag} needs -S (STARTTLS) or -s (implicit TLS)")
+    if not options.speaks_tls:
         return None
-    if options.starttls and options.helo:
-        raise ValueError("-S needs EHLO: it cannot go with --helo")
-    if options.insecure and options.ca_file:
-        raise ValueError("--ca-file has no use with --insecure, which verifies nothing")
     from .tls import TLSPolicy  # noqa: PLC0415 -- ssl costs start-up time; only TLS checks pay it
 
     return TLSPolicy(
         implicit=options.implicit_tls,
         server_name=dns_name(options.sni, "--sni") if options.sni else None,
         verify=not options.insecure,
-        ca_file=options.ca_file,
+        ca_file=regular_file(options.ca_file, "--ca-file") if options.ca_file else None,
     )
 
 
-def build_check(options: Options) -> nagiosplugin.Check:
+def build_check(options: Options, derived: Derived) -> nagiosplugin.Check:
     """The check: one resource, its contexts and the summary."""
     target = Target(
-        options.hostname,
-        options.port,
+        derived.host,
+        derived.port,
         options.timeout,
+        deadline=TIMER.deadline,
         family=options.family,
-        helo_name=options.helo_name,
+        helo_name=derived.helo_name,
         plain_helo=options.helo,
-        tls=options.tls,
+        tls=derived.tls,
     )
     warning_days, critical_days = options.certificate_days or (None, None)
     # The check is named after its first resource ("SMTP"): nagiosplugin 1.3 has no name=.
@@ -84,56 +82,45 @@ def build_check(options: Options) -> nagiosplugin.Check:
         ReplyContext("helo", 250),
         CertificateContext(warning_days, critical_days),
         FailureContext(options.timeout_state),
-        SMTPSummary(),
+        SMTPSummary(options.notes),
     )
 
 
-def _exit_with(state: nagiosplugin.state.ServiceState, text: str) -> None:
-    """One status line of our own (no perfdata), safe for an ASCII stdout, and the exit."""
-    line = f"SMTP {str(state).upper()} - {' '.join(text.split())}"
-    print(line.encode("ascii", "backslashreplace").decode("ascii").replace("|", "/"), flush=True)
-    sys.exit(int(state))
+def _exit_with(state: nagiosplugin.state.ServiceState, text: str) -> int:
+    """One status line of our own (no perfdata); the exit code to leave with."""
+    STDOUT.write(safe(f"SMTP {str(state).upper()} - {text}", STATUS_LINE) + "\n")
+    return int(state)
 
 
-def _terminated(signum: int, _frame) -> None:
-    """The monitoring core gave up on us: say so and leave at once."""
-    sys.stdout.write(f"SMTP UNKNOWN - check terminated by {signal.Signals(signum).name}\n")
-    sys.stdout.flush()
-    os._exit(UNKNOWN)
+def judge(check: nagiosplugin.Check) -> int:
+    """Run the check (the conversation, then the contexts' judgement) and print its output;
+    nagiosplugin's Check.main() does the same, with a whole-second alarm of its own."""
+    runtime = nagiosplugin.Runtime()
+    runtime.check = check
+    check()
+    TIMER.disarm()  # the result stands: from here on, the deadline must not cut the output
+    runtime.output.add(check)
+    STDOUT.write(str(runtime.output))
+    return check.exitcode
 
 
 @nagiosplugin.guarded(verbose=0)
-def main(argv: list[str] | None = None) -> None:
-    """Entry point of the check_smtp_helo command."""
-    signal.signal(signal.SIGTERM, _terminated)
+def main(argv: list[str] | None = None) -> int:
+    """The check_smtp_helo command; returns the exit code."""
+    nagiosplugin.Runtime().stdout = STDOUT
     try:
-        options = parse_options(sys.argv[1:] if argv is None else argv)
+        options = parse(sys.argv[1:] if argv is None else argv)
     except UsageError as exc:
-        _exit_with(nagiosplugin.Unknown, str(exc))
-    check = build_check(options)
-    use_output(options.verbose)
-    # The conversation keeps its own deadline; nagiosplugin's whole-second alarm is a backstop.
-    backstop = int(options.timeout) + 1
+        return _exit_with(nagiosplugin.Unknown, str(exc))
+    TIMER.arm(options.timeout)  # everything from here on, files named by options included
     try:
-        check.main(timeout=backstop)
-    except nagiosplugin.Timeout:
-        _exit_with(options.timeout_state, f"check aborted after {seconds(options.timeout)}")
-
-
-def run() -> None:
-    """The console script: main(), then exit without tearing the interpreter down.
-
-    A check is a short process with nothing to finalize (its output is on stdout; no files,
-    no atexit work that matters), and Python's shutdown costs about 5 ms a run, a tenth of
-    the whole check (benchmarks/bench.py). Output is flushed, the exit code kept."""
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else UNKNOWN
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except OSError:  # stdout already closed by the reader: nothing left to say
-        pass
-    os._exit(code)
+        try:
+            derived = Derived(options)
+        except ValueError as exc:
+            TIMER.disarm()
+            return _exit_with(nagiosplugin.Unknown, str(exc))
+        check = build_check(options, derived)
+        use_output(options.verbose)
+        return judge(check)
+    except DeadlineError:
+        return _exit_with(options.timeout_state, f"check aborted after {seconds(options.timeout)}")

@@ -1,4 +1,5 @@
-"""What the user names on the command line: the host, the EHLO/HELO argument, an e-mail address.
+"""What the user names on the command line: the host, the EHLO/HELO argument, an e-mail
+address, a file.
 
 Each function returns the value to use, or raises ValueError with a one-line reason.
 Nothing that passes these checks can carry a second SMTP command onto the wire.
@@ -7,7 +8,9 @@ Nothing that passes these checks can carry a second SMTP command onto the wire.
 from __future__ import annotations
 
 import _socket as socket  # the socket module's C core: see smtp.py
+import os
 import re
+import stat
 
 # A DNS label; patterns are compiled on first use (re caches them), not at import
 LABEL = r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)"
@@ -59,10 +62,23 @@ def parse_host(value: str, family: int = socket.AF_UNSPEC) -> str:
         if ":" in host:
             raise ValueError(f"host {shown(value)} is not an address: give the port with -p")
         return dns_name(host, "host")
+    if "%" in host:
+        _check_zone(value, host.split("%", 1)[1])
     if family not in (socket.AF_UNSPEC, found):
         asked, got = ("-4", "IPv6") if family == socket.AF_INET else ("-6", "IPv4")
         raise ValueError(f"{asked} was given but {shown(host)} is an {got} address")
     return host
+
+
+def _check_zone(value: str, zone: str) -> None:
+    """The zone of a link-local IPv6 address: an interface of this machine, by name or index."""
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,15}", zone):
+        raise ValueError(f"host {shown(value)}: after % comes an interface name or number")
+    if not zone.isdigit():
+        try:
+            socket.if_nametoindex(zone)
+        except OSError as exc:
+            raise ValueError(f"host {shown(value)}: this machine has no interface {zone}") from exc
 
 
 def helo_name(value: str, what: str) -> str:
@@ -94,3 +110,14 @@ def helo_argument(fqdn: str | None, email: str | None) -> str | None:
     if not (at and local and domain):
         raise ValueError(f"--email {shown(email)} is not an address of the form user@domain")
     return helo_name(domain, "the domain of --email")
+
+
+def regular_file(path: str, what: str) -> str:
+    """A file to read: a FIFO would block the check, a directory or a device is no file."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise ValueError(f"cannot use {what} {shown(path)}: {exc.strerror}") from exc
+    if not stat.S_ISREG(mode):
+        raise ValueError(f"cannot use {what} {shown(path)}: not a regular file")
+    return path

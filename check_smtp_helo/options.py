@@ -16,10 +16,19 @@ import sys
 import nagiosplugin
 
 from . import __version__
+from .base import STDOUT
 from .names import shown
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (about 4 ms)
+if TYPE_CHECKING:
+    from typing import Callable
+
+    Convert = Callable[[str], object]  # reads a value, or raises ValueError with the reason
+    Action = Callable[["Options", "Option", object], None]
+
 # Patterns are compiled on first use (re caches them): a check without -w/-c never pays.
-NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)"
+# At most 15 digits before the point: the precision of a float, and no 320-digit infinity
+NUMBER = r"[-+]?(?:[0-9]{1,15}(?:\.[0-9]*)?|\.[0-9]+)"
 RANGE = rf"@?(?:(?:~|{NUMBER}):)?(?:{NUMBER})?"
 TIMEOUT_STATES = {
     "ok": nagiosplugin.Ok,
@@ -34,7 +43,7 @@ class UsageError(Exception):
 
 
 def port(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
+    if not re.fullmatch("[0-9]{1,5}", text) or not 1 <= int(text) <= 65535:
         raise ValueError(f"{shown(text)} is not a port number (1..65535)")
     return int(text)
 
@@ -58,12 +67,17 @@ def pattern(text: str) -> re.Pattern:
     try:
         return re.compile(text)
     except re.error as exc:
-        raise ValueError(f"{shown(text)} is not a regular expression: {exc}") from exc
+        reason = str(exc)
+    except OverflowError:  # a{4294967295}
+        reason = "a repetition count is too large"
+    except RecursionError:  # hundreds of nested groups
+        reason = "it nests too deeply"
+    raise ValueError(f"{shown(text)} is not a regular expression: {reason}")
 
 
 def days(text: str) -> tuple[float, float | None]:
     parts = text.split(",")
-    if len(parts) > 2 or not all(re.fullmatch(r"\d+(?:\.\d+)?", part) for part in parts):
+    if len(parts) > 2 or not all(re.fullmatch(r"[0-9]{1,6}(?:\.[0-9]+)?", p) for p in parts):
         raise ValueError(f"{shown(text)} is not WARN or WARN,CRIT in days")
     return float(parts[0]), float(parts[1]) if len(parts) == 2 else None
 
@@ -74,18 +88,84 @@ def timeout_state(text: str) -> nagiosplugin.state.ServiceState:
     return TIMEOUT_STATES[text]
 
 
-class Option:
-    """One option: its spellings, where it goes, how its value is read, and its help."""
+class Options:
+    """The parsed command line: one attribute per option (its dest), defaults where not given."""
 
-    def __init__(self, flags: str, dest: str, help: str, *, convert=None, metavar: str = "",
-                 const=True, default=None) -> None:  # fmt: skip
+    hostname: str | None
+    port: int | None
+    family: int
+    fqdn: str | None
+    email: str | None
+    helo: bool
+    starttls: bool
+    implicit_tls: bool
+    sni: str | None
+    ca_file: str | None
+    insecure: bool
+    certificate_days: tuple[float, float | None] | None
+    warning: nagiosplugin.Range
+    critical: nagiosplugin.Range
+    expect: re.Pattern | None
+    timeout: float
+    timeout_state: nagiosplugin.state.ServiceState
+    verbose: int
+    notes: list[str]  # what was given but is not used, for the long output
+
+    def __init__(self) -> None:
+        for option in OPTIONS:
+            setattr(self, option.dest, option.default)
+        self.notes = []
+
+    @property
+    def speaks_tls(self) -> bool:
+        """-S or -s: what the options marked needs_tls need."""
+        return self.starttls or self.implicit_tls
+
+
+# Actions: what an option does when given; a value is passed only to options that take one.
+
+
+def store(options: Options, option: Option, value: object) -> None:
+    setattr(options, option.dest, value)
+
+
+def store_const(options: Options, option: Option, _value: object) -> None:
+    setattr(options, option.dest, option.const)
+
+
+def count(options: Options, option: Option, _value: object) -> None:
+    setattr(options, option.dest, getattr(options, option.dest) + 1)
+
+
+def print_help(_options: Options, _option: Option, _value: object) -> None:
+    STDOUT.write(help_text())
+    sys.exit(3)
+
+
+def print_version(_options: Options, _option: Option, _value: object) -> None:
+    STDOUT.write(f"check_smtp_helo {__version__}\n")
+    sys.exit(3)
+
+
+class Option:
+    """One option and all its rules: spellings, where it goes, how its value is read, what it
+    does, whether it needs TLS (-S or -s; without, it is ignored with a note), which options it
+    excludes, and its help."""
+
+    def __init__(self, flags: str, dest: str, help: str, *, convert: Convert | None = None,
+                 metavar: str = "", action: Action | None = None, const: object = True,
+                 default: object = None, needs_tls: bool = False,
+                 excludes: str = "") -> None:  # fmt: skip
         self.flags = flags.split()
         self.dest = dest
         self.help = help
-        self.convert = convert  # None: a flag, which stores const (or counts, for -v)
+        self.convert = convert  # None: a flag, which takes no value
         self.metavar = metavar
+        self.action = action or (store if convert else store_const)
         self.const = const
         self.default = default
+        self.needs_tls = needs_tls
+        self.excludes = excludes.split()  # flags of the options it cannot go with
 
     @property
     def label(self) -> str:
@@ -94,11 +174,12 @@ class Option:
 
 OPTIONS = [
     Option("-H --hostname", "hostname", "server to check: IPv4, IPv6 (bare or in brackets) "
-           "or DNS name", convert=str, metavar="HOST"),
+           "or DNS name; a single argument without -H is the host too", convert=str,
+           metavar="HOST"),
     Option("-p --port", "port", "TCP port (default: 25, or 465 with -s)", convert=port,
            metavar="PORT"),
     Option("-4", "family", "connect over IPv4 only", const=socket.AF_INET,
-           default=socket.AF_UNSPEC),
+           default=socket.AF_UNSPEC, excludes="-6"),
     Option("-6", "family", "connect over IPv6 only", const=socket.AF_INET6,
            default=socket.AF_UNSPEC),
     Option("-F --fqdn", "fqdn", "EHLO/HELO argument (default: this machine's FQDN when it has "
@@ -110,19 +191,19 @@ OPTIONS = [
     Option("--helo", "helo", "say HELO only (default: EHLO, then HELO if EHLO is answered 500 "
            "or 502)", default=False),
     Option("-S --starttls", "starttls", "after EHLO, require STARTTLS, do the TLS handshake and "
-           "say EHLO again", default=False),
+           "say EHLO again", default=False, excludes="-s --helo"),
     Option("-s --ssl --tls", "implicit_tls", "implicit TLS from the first byte (SMTPS, port 465 "
            "by default)", default=False),
     Option("--sni", "sni", "server name to send in the TLS handshake and verify the certificate "
            "against (default: the -H name; with an IP address, no SNI and the certificate must "
-           "name the IP)", convert=str, metavar="NAME"),
+           "name the IP)", convert=str, metavar="NAME", needs_tls=True),
     Option("--ca-file", "ca_file", "PEM file of CA certificates to trust besides the system's",
-           convert=str, metavar="PATH"),
+           convert=str, metavar="PATH", needs_tls=True),
     Option("--insecure", "insecure", "do not verify the certificate's chain and name (its "
-           "expiry is still judged)", default=False),
+           "expiry is still judged)", default=False, needs_tls=True, excludes="--ca-file"),
     Option("-D --certificate-days", "certificate_days", "WARNING (CRITICAL) when the "
            "certificate has fewer days left; an expired certificate is always CRITICAL",
-           convert=days, metavar="WARN[,CRIT]"),
+           convert=days, metavar="WARN[,CRIT]", needs_tls=True),
     Option("-w --warning", "warning", "response time range in seconds for WARNING, e.g. 1, "
            "0.5, ~:2, @1:2", convert=threshold, metavar="RANGE", default=nagiosplugin.Range()),
     Option("-c --critical", "critical", "response time range in seconds for CRITICAL",
@@ -135,29 +216,23 @@ OPTIONS = [
            "warning, critical (default) or unknown", convert=timeout_state, metavar="STATE",
            default=nagiosplugin.Critical),
     Option("-v --verbose", "verbose", "-v: banner, EHLO capabilities, address; -vv: SMTP "
-           "transcript; -vvv: debug", default=0),
-    Option("-V --version", "version", "print the version"),
-    Option("-h --help", "help", "print this help"),
+           "transcript; -vvv: debug", action=count, default=0),
+    Option("-V --version", "version", "print the version", action=print_version),
+    Option("-h --help", "help", "print this help", action=print_help),
 ]  # fmt: skip
 BY_FLAG = {flag: option for option in OPTIONS for flag in option.flags}
-EXCLUSIVE = [("-4", "-6"), ("-S", "-s")]
-
-
-class Options:
-    """The parsed command line: one attribute per option, defaults where not given."""
-
-    def __init__(self) -> None:
-        for option in OPTIONS:
-            setattr(self, option.dest, option.default)
 
 
 def parse(argv: list[str]) -> Options:
     """Options from argv, or UsageError; --help and --version print and exit 3."""
-    options, given = Options(), []
+    options, given, positional = Options(), [], []
     args = iter(argv)
     for arg in args:
-        if arg == "--" or not arg.startswith("-") or arg == "-":
-            raise UsageError(f"unexpected argument {shown(arg)}: this plugin takes options only")
+        if arg == "--":
+            raise UsageError(unexpected(arg))
+        if not arg.startswith("-") or arg == "-":
+            positional.append(arg)
+            continue
         flag, attached = _split(arg)
         while True:
             option = BY_FLAG.get(flag)
@@ -167,7 +242,7 @@ def parse(argv: list[str]) -> Options:
             if option.convert is None:
                 if attached is not None and flag.startswith("--"):
                     raise UsageError(f"{option.label} takes no value")
-                _set_flag(options, option)
+                option.action(options, option, None)
                 if attached is None:
                     break
                 flag, attached = "-" + attached[0], attached[1:] or None  # bundled: -vv, -4v
@@ -176,10 +251,11 @@ def parse(argv: list[str]) -> Options:
             if value is None:
                 raise UsageError(f"{option.label} needs a value ({option.metavar})")
             try:
-                setattr(options, option.dest, option.convert(value))
+                option.action(options, option, option.convert(value))
             except ValueError as exc:
                 raise UsageError(f"{option.label}: {exc}") from exc
             break
+    _take_host(options, positional)
     return _checked(options, given)
 
 
@@ -191,25 +267,29 @@ def _split(arg: str) -> tuple[str, str | None]:
     return arg[:2], arg[2:] or None
 
 
-def _set_flag(options: Options, option: Option) -> None:
-    if option.dest == "help":
-        sys.stdout.write(help_text())
-        sys.exit(3)
-    if option.dest == "version":
-        sys.stdout.write(f"check_smtp_helo {__version__}\n")
-        sys.exit(3)
-    if option.dest == "verbose":
-        options.verbose += 1
-    else:
-        setattr(options, option.dest, option.const)
+def _take_host(options: Options, positional: list[str]) -> None:
+    """As in check_smtp, one argument that is not an option is the host when -H is absent."""
+    if positional and options.hostname is None:
+        options.hostname = positional.pop(0)
+    if positional:
+        raise UsageError(unexpected(positional[0]))
+
+
+def unexpected(arg: str) -> str:
+    return f"unexpected argument {shown(arg)}: give the host once, with -H or alone"
 
 
 def _checked(options: Options, given: list[Option]) -> Options:
-    for first, second in EXCLUSIVE:
-        if BY_FLAG[first] in given and BY_FLAG[second] in given:
-            raise UsageError(
-                f"{BY_FLAG[first].label} and {BY_FLAG[second].label} exclude each other"
-            )
+    """Options that need TLS are dropped (with a note) without it; then exclusions hold."""
+    if not options.speaks_tls:
+        for option in dict.fromkeys(o for o in given if o.needs_tls):
+            setattr(options, option.dest, option.default)
+            options.notes.append(f"{option.label} ignored: it needs -S or -s")
+        given = [option for option in given if not option.needs_tls]
+    for option in given:
+        for other in map(BY_FLAG.__getitem__, option.excludes):
+            if other in given:
+                raise UsageError(f"{option.label} and {other.label} exclude each other")
     if options.hostname is None:
         raise UsageError("-H/--hostname is required (see --help)")
     return options

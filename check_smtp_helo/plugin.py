@@ -3,13 +3,16 @@ what it found, a Summary that words the result, and the output layout."""
 
 from __future__ import annotations
 
+import _signal  # the signal module's C core: the module itself builds enum classes at import
 import logging
+import os
 import re
 import time
 
 import nagiosplugin
 from nagiosplugin.output import Output
 
+from .base import LONG_LINE, STATUS_LINE, TIMER, DeadlineError, safe
 from .smtp import Reply, Session, Target, converse, endpoint
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
@@ -19,7 +22,6 @@ if TYPE_CHECKING:
 _log = logging.getLogger("nagiosplugin.check_smtp_helo")
 
 PHASES = ("dns", "connect", "tls", "banner", "helo")
-SHOWN_TEXT = 120  # characters of server text on the status line
 LOG_LEVELS = {0: logging.WARNING, 1: logging.WARNING, 2: logging.INFO}
 
 
@@ -44,11 +46,6 @@ def range_text(threshold: nagiosplugin.Range) -> str:
     if threshold.end != float("inf"):
         text += number(threshold.end)
     return text
-
-
-def clip(text: str, limit: int = SHOWN_TEXT) -> str:
-    """Server text bounded for the status line."""
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class SMTPServer(nagiosplugin.Resource):
@@ -152,9 +149,38 @@ class BannerContext(ReplyContext):
         result = super().evaluate(metric, resource)
         if result.state != nagiosplugin.Ok or self.expect is None:
             return result
-        if any(self.expect.search(line) for line in metric.value.wire_lines()):
+        if search_within_deadline(self.expect, metric.value.wire_lines()):
             return result
         return self.result_cls(nagiosplugin.Warn, "banner does not match -e", metric)
+
+
+def search_within_deadline(pattern: re.Pattern, lines: list[str]) -> bool:
+    """Does the pattern match some line? A pattern can backtrack for hours inside the re
+    engine, where no signal handler runs, so the match runs in a child process that the
+    deadline ends: its own timer kills it, and the parent's DeadlineError interrupts the wait."""
+    left = TIMER.left()
+    if left <= 0:
+        raise DeadlineError
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: one byte, b"1" for a match, then gone
+        try:
+            _signal.signal(_signal.SIGTERM, _signal.SIG_DFL)
+            _signal.signal(_signal.SIGALRM, _signal.SIG_DFL)
+            _signal.setitimer(_signal.ITIMER_REAL, left)
+            os.write(write_end, b"1" if any(map(pattern.search, lines)) else b"0")
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    try:
+        answer = os.read(read_end, 1)
+    finally:
+        os.close(read_end)
+        os.kill(pid, _signal.SIGKILL)
+        os.waitpid(pid, 0)
+    if not answer:  # killed by its own timer, a moment before ours
+        raise DeadlineError
+    return answer == b"1"
 
 
 class CertificateContext(nagiosplugin.Context):
@@ -205,6 +231,9 @@ class SMTPSummary(nagiosplugin.Summary):
 
     The status line has no ';': Nagios turns each into ':' (it delimits Nagios' own formats)."""
 
+    def __init__(self, notes: list[str] | None = None) -> None:
+        self.notes = notes or []  # about the options, for the long output
+
     def ok(self, results):
         return self._line(results, [])
 
@@ -214,7 +243,7 @@ class SMTPSummary(nagiosplugin.Summary):
 
     def verbose(self, results):
         session = self._session(results)
-        lines = []
+        lines = list(self.notes)
         if session.address:
             lines.append(f"address: {session.address} port {session.target.port}")
         if session.banner:
@@ -249,12 +278,12 @@ class SMTPSummary(nagiosplugin.Summary):
         if session.response_time is not None:
             head += f" answered in {session.response_time:.3f}s"
         if reasons:
-            head += ": " + ", ".join(reasons)
+            head += ": " + ", ".join(map(safe, reasons))
         parts = [head]
         if session.banner:
-            parts.append(f"banner: {clip(str(session.banner))}")
+            parts.append(f"banner: {safe(str(session.banner))}")
         if session.helo:
-            parts.append(f"helo: {clip(str(session.helo))}")
+            parts.append(f"helo: {safe(str(session.helo))}")
         if session.tls:
             parts.append(f"tls: {session.tls.version} ({_days_text(session.tls.days_left)})")
         return ", ".join(parts)
@@ -292,7 +321,8 @@ def _tls_lines(tls: TLSInfo) -> list[str]:
 
 class StatusLineOutput(Output):
     """nagiosplugin's output, but perfdata stays on the status line at every -v level,
-    and long output starts at -v (nagiosplugin's own verbosity then only decides tracebacks)."""
+    long output starts at -v (nagiosplugin's own verbosity then only decides tracebacks),
+    and every line but the perfdata is made safe() where nagiosplugin screens it."""
 
     def __init__(self, logchan: logging.Handler, verbosity: int) -> None:
         super().__init__(logchan)
@@ -305,6 +335,13 @@ class StatusLineOutput(Output):
             self.status += " " + perfdata
         if self.verbosity:
             self.add_longoutput(check.verbose_str)
+
+    def _screen_chars(self, text: str, where: str) -> str:
+        if where == "perfdata":
+            return super()._screen_chars(text, where)
+        if where == "status line":
+            return safe(text, STATUS_LINE)
+        return "\n".join(safe(line, LONG_LINE) for line in text.splitlines())
 
 
 def use_output(verbosity: int) -> None:

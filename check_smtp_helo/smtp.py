@@ -11,24 +11,26 @@ from __future__ import annotations
 # _socket is the socket module's C core, with all a conversation uses. The socket module
 # itself builds enum classes at import, about 4 ms of every run (benchmarks/bench.py). With
 # TLS, ssl imports socket anyway; ssl.wrap_socket() takes a _socket.socket all the same.
+# Timeouts are caught as socket.timeout: TimeoutError is its alias only from Python 3.10 on.
 import _socket as socket
 import logging
 import threading
 import time
 
-from .names import ip_family
+from .base import DeadlineError, HandshakeError, printable
+from .names import dns_name, ip_family
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (about 4 ms)
 if TYPE_CHECKING:
     from .tls import TLSInfo, TLSPolicy
 
-MAX_LINE = 1024  # RFC 5321 4.5.3.1.5: 512 octets a reply line; twice that is slack enough
+# RFC 5321 4.5.3.1.5: 512 octets a reply line; twice that is slack enough. The limit is on
+# the text, without its line end: CRLF, or LF alone, which some servers send.
+MAX_LINE = 1024
 MAX_REPLY_LINES = 100  # an EHLO reply lists a few dozen extensions at the most
 QUIT_WAIT = 1.0  # seconds the polite QUIT may take, within what is left of the timeout
 EHLO_UNKNOWN = (500, 502)  # EHLO answered so: the server predates ESMTP, fall back to HELO
 FORBIDDEN_ON_WIRE = "\r\n\0"
-
-_UNPRINTABLE = {**dict.fromkeys(range(32), "?"), 127: "?", 0xFFFD: "?", ord("|"): "/"}
 
 
 class Failure:
@@ -43,11 +45,6 @@ class Failure:
 
     def __repr__(self) -> str:
         return f"Failure({self.phase!r}, {self.reason!r}, {self.timed_out!r})"
-
-
-def printable(raw: bytes) -> str:
-    """Server bytes as ASCII text safe for plugin output: no controls, no '|'."""
-    return raw.decode("ascii", "replace").translate(_UNPRINTABLE)
 
 
 def seconds(value: float) -> str:
@@ -99,6 +96,7 @@ class Target:
         port: int,
         timeout: float,
         *,
+        deadline: float | None = None,
         family: int = socket.AF_UNSPEC,
         helo_name: str | None = None,
         plain_helo: bool = False,
@@ -109,6 +107,7 @@ class Target:
         self.host = host
         self.port = port
         self.timeout = timeout
+        self.deadline = deadline  # time.perf_counter() at which the timeout ends, when known
         self.family = family
         self.helo_name = helo_name
         self.plain_helo = plain_helo
@@ -139,10 +138,6 @@ class Session:
         return sum(elapsed for phase, elapsed in self.timings.items() if phase != "dns")
 
 
-class HandshakeError(Exception):
-    """A TLS handshake that failed; the text says why, naming TLS."""
-
-
 class _AbortError(Exception):
     """Unwinds a conversation; carries the Failure to record, and whether QUIT still makes sense."""
 
@@ -155,10 +150,10 @@ class _AbortError(Exception):
 class _Clock:
     """The one deadline of a conversation, and phase timings against it."""
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, deadline: float | None = None) -> None:
         self.timeout = timeout
         self.mark = time.perf_counter()
-        self.deadline = self.mark + timeout
+        self.deadline = self.mark + timeout if deadline is None else deadline
 
     def late(self, phase: str, what: str, note: str = "") -> _AbortError:
         """The abort for 'what' not happening within the timeout."""
@@ -209,7 +204,10 @@ def resolve(target: Target, clock: _Clock) -> list[tuple]:
     else:
         worker = threading.Thread(target=lookup, daemon=True)
         worker.start()
-        worker.join(clock.left("dns", f"no address for {target.host}"))
+        try:
+            worker.join(clock.left("dns", f"no address for {target.host}"))
+        except DeadlineError:
+            raise clock.late("dns", f"no address for {target.host}") from None
         if not outcome:
             raise clock.late("dns", f"no address for {target.host}")
     if isinstance(outcome[0], OSError):
@@ -227,7 +225,7 @@ def connect(addresses: list[tuple], clock: _Clock) -> socket.socket:
         sock.settimeout(share)
         try:
             sock.connect(sockaddr)
-        except TimeoutError:
+        except (socket.timeout, DeadlineError):
             sock.close()
             errors.append((sockaddr[0], ""))
         except OSError as exc:
@@ -263,7 +261,7 @@ class Channel:
         self.sock.settimeout(self.clock.left(phase, f"{verb} not sent"))
         try:
             self.sock.sendall(command.encode("ascii") + b"\r\n")
-        except TimeoutError as exc:
+        except (socket.timeout, DeadlineError) as exc:
             raise self.clock.late(phase, f"{verb} not sent") from exc
         except OSError as exc:
             raise _AbortError(
@@ -303,15 +301,18 @@ class Channel:
         return reply
 
     def _line(self, phase: str, what: str, closed: str, silent: str, started: bool) -> bytes:
-        """One line without its line end; LF alone is taken as a line end too."""
+        """One line without its line end (CRLF, or LF alone), at most MAX_LINE bytes."""
         while True:
             end = self.buffer.find(b"\n")
-            if end >= 0 or len(self.buffer) > MAX_LINE:
-                if not 0 <= end <= MAX_LINE:
-                    reason = f"protocol error: {what} has a line over {MAX_LINE} bytes"
-                    raise _AbortError(Failure(phase, reason, False))
-                line, self.buffer = self.buffer[:end], self.buffer[end + 1 :]
-                return line[:-1] if line.endswith(b"\r") else line
+            line = self.buffer if end < 0 else self.buffer[:end]
+            if line.endswith(b"\r"):
+                line = line[:-1]
+            if len(line) > MAX_LINE:
+                reason = f"protocol error: {what} has a line over {MAX_LINE} bytes"
+                raise _AbortError(Failure(phase, reason, False))
+            if end >= 0:
+                self.buffer = self.buffer[end + 1 :]
+                return line
             if not _may_start_reply(self.buffer[:4]):
                 text = printable(self.buffer[:80])
                 raise _AbortError(
@@ -322,7 +323,7 @@ class Channel:
             self.sock.settimeout(self.clock.left(phase, late, silent if nothing else ""))
             try:
                 chunk = self.sock.recv(4096)
-            except TimeoutError:
+            except (socket.timeout, DeadlineError):
                 continue
             except OSError as exc:
                 reason = f"{_describe(exc)} while waiting for the {what}"
@@ -348,8 +349,12 @@ def _is_reply_line(raw: bytes) -> bool:
 def default_helo_name(sock: socket.socket) -> str:
     """This machine's name when it is a real FQDN, else the local address as a literal."""
     name = socket.gethostname()
-    if "." in name and not name.lower().startswith("localhost") and ip_family(name) is None:
-        return name
+    if name.isascii() and "." in name and not name.lower().startswith("localhost"):
+        try:
+            if ip_family(name) is None and dns_name(name, "host name") == name:
+                return name
+        except ValueError:  # spaces, ';', a CR...: a name no server should be told
+            pass
     return address_literal(sock.getsockname()[0])
 
 
@@ -357,7 +362,7 @@ def converse(target: Target, log: logging.Logger | None = None) -> Session:
     """Hold one conversation with the target and return its record."""
     log = log or logging.getLogger(__name__)
     session = Session(target)
-    clock = _Clock(target.timeout)
+    clock = _Clock(target.timeout, target.deadline)
     channel = None
     try:
         addresses = resolve(target, clock)
@@ -368,13 +373,15 @@ def converse(target: Target, log: logging.Logger | None = None) -> Session:
         session.address = sock.getpeername()[0]
         channel = Channel(sock, clock, log)
         if target.tls and target.tls.implicit:
-            _secure(session, channel)
+            _secure(session, channel, target.tls)
         _greet(session, channel)
         _quit(channel)
     except _AbortError as abort:
         session.failure = abort.failure
-        if abort.in_step:
+        if abort.in_step and channel is not None:
             _quit(channel)
+    except DeadlineError:  # between two waits, which report a timeout in their own words
+        session.failure = Failure("check", f"check aborted after {seconds(target.timeout)}", True)
     finally:
         if channel is not None:
             channel.sock.close()
@@ -398,12 +405,12 @@ def _greet(session: Session, channel: Channel) -> None:
     session.helo_verb, session.helo = verb, reply
     session.timings["helo"] = channel.clock.lap()
     if target.tls and not target.tls.implicit and reply.code == 250:
-        _starttls(session, channel)
+        _starttls(session, channel, reply, target.tls)
 
 
-def _starttls(session: Session, channel: Channel) -> None:
+def _starttls(session: Session, channel: Channel, ehlo: Reply, tls: TLSPolicy) -> None:
     """STARTTLS, the handshake, and EHLO again over TLS."""
-    if not any(line.upper().split()[:1] == ["STARTTLS"] for line in session.helo.lines[1:]):
+    if not any(line.upper().split()[:1] == ["STARTTLS"] for line in ehlo.lines[1:]):
         raise _AbortError(Failure("starttls", "STARTTLS not offered", False), in_step=True)
     reply = channel.exchange("starttls", "STARTTLS", "after EHLO")
     if reply.code != 220:
@@ -412,26 +419,28 @@ def _starttls(session: Session, channel: Channel) -> None:
         reason = "protocol error: data after the STARTTLS reply, before TLS"
         raise _AbortError(Failure("starttls", reason, False))
     session.timings["helo"] += channel.clock.lap()
-    _secure(session, channel)
+    _secure(session, channel, tls)
     # the reply before TLS is kept apart; until the EHLO over TLS answers there is no final one
     session.ehlo_before_tls, session.helo = session.helo, None
     session.helo = channel.exchange("helo", f"EHLO {session.helo_name}", "after the TLS handshake")
     session.timings["helo"] += channel.clock.lap()
 
 
-def _secure(session: Session, channel: Channel) -> None:
+def _secure(session: Session, channel: Channel, tls: TLSPolicy) -> None:
     """The TLS handshake, timed as the phase 'tls'."""
     clock = channel.clock
     try:
-        channel.sock = session.target.tls.handshake(
-            channel.sock, session.target.host, clock.left("tls", "no TLS handshake")
+        channel.sock = tls.handshake(
+            channel.sock,  # type: ignore[arg-type]  # a _socket.socket, which ssl takes too
+            session.target.host,
+            clock.left("tls", "no TLS handshake"),
         )
-    except TimeoutError as exc:
+    except (socket.timeout, DeadlineError) as exc:
         raise clock.late("tls", "no TLS handshake") from exc
     except HandshakeError as exc:
         raise _AbortError(Failure("tls", str(exc), False)) from exc
     session.timings["tls"] = clock.lap()
-    session.tls = session.target.tls.describe(channel.sock)
+    session.tls = tls.describe(channel.sock)
 
 
 def _quit(channel: Channel) -> None:
@@ -441,3 +450,5 @@ def _quit(channel: Channel) -> None:
         channel.exchange("quit", "QUIT", "before the QUIT reply")
     except _AbortError as abort:
         channel.log.debug("QUIT: %s", abort.failure.reason)
+    except DeadlineError:
+        channel.log.debug("QUIT: no reply within the timeout")

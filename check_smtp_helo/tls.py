@@ -11,8 +11,8 @@ import socket
 import ssl
 import time
 
+from .base import HandshakeError, printable
 from .names import shown
-from .smtp import HandshakeError, printable
 
 _NAMES = {"2.5.4.3": "CN", "2.5.4.6": "C", "2.5.4.7": "L", "2.5.4.8": "ST", "2.5.4.10": "O",
           "2.5.4.11": "OU"}  # fmt: skip
@@ -45,14 +45,14 @@ class TLSPolicy:
                     reason = _ssl_reason(exc)
                     raise ValueError(f"cannot use --ca-file {shown(ca_file)}: {reason}") from exc
                 except OSError as exc:
-                    reason = exc.strerror
+                    reason = exc.strerror or str(exc)
                     raise ValueError(f"cannot use --ca-file {shown(ca_file)}: {reason}") from exc
         else:
             self.context.check_hostname = False
             self.context.verify_mode = ssl.CERT_NONE
 
     def handshake(self, sock: socket.socket, host: str, timeout: float) -> ssl.SSLSocket:
-        """TLS over a connected socket; HandshakeError or TimeoutError when it fails."""
+        """TLS over a connected socket; HandshakeError or socket.timeout when it fails."""
         # bytes, not str: ssl encodes a str name with the idna codec, importing it (~4 ms);
         # the name is ASCII already (an IDNA name was converted when the options were read)
         name = (self.server_name or host).encode("ascii")
@@ -72,7 +72,7 @@ class TLSPolicy:
             if self.implicit and reason in PLAINTEXT_SIGNS:
                 reason += " (is it plain SMTP? use -S for STARTTLS, or no TLS option)"
             raise HandshakeError(f"TLS handshake failed: {reason}") from exc
-        except TimeoutError:
+        except socket.timeout:
             tls.close()
             raise
         except OSError as exc:

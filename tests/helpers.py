@@ -28,6 +28,8 @@ PERFDATA_ITEM = re.compile(
 Perf = namedtuple("Perf", "value uom warn crit min max")
 
 TIME = "{time}"  # stands for a measured time in a status-line template: digits, 3 decimals
+LOOPBACK = "127.0.0.1"
+HELO = ("-F", "monitor.example.com")  # a fixed EHLO argument: the machine's name varies
 
 
 class Run:
@@ -77,6 +79,14 @@ def run_check(*args: str, timeout: float = 60, env: dict | None = None) -> Run:
         check=False,
     )
     return Run(list(args), proc, time.monotonic() - started)
+
+
+def check_server(
+    port: int, *extra: str, host: str = LOOPBACK, helo: bool = True, **run: object
+) -> Run:
+    """Run the plugin against a test server: -H host -p port, the fixed EHLO argument (unless
+    helo=False), then the extra arguments."""
+    return run_check("-H", host, "-p", str(port), *(HELO if helo else ()), *extra, **run)
 
 
 def assert_status(run: Run, code: int, template: str) -> None:

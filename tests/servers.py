@@ -86,7 +86,7 @@ class Peer:
         while not self.server.stopping.is_set():
             try:
                 chunk = self.conn.recv(4096)
-            except TimeoutError:
+            except socket.timeout:  # TimeoutError only from Python 3.10 on
                 continue
             if not chunk:
                 return
@@ -126,7 +126,7 @@ class ScriptedServer:
         while not self.stopping.is_set():
             try:
                 conn, _ = self.listener.accept()
-            except TimeoutError:
+            except socket.timeout:  # TimeoutError only from Python 3.10 on
                 continue
             except OSError:
                 return

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from helpers import TIME, assert_status, run_check
+from helpers import HELO, LOOPBACK, TIME, assert_status, check_server, run_check
 from servers import Peer, ScriptedServer
 
 import check_smtp_helo
@@ -106,9 +106,16 @@ BAD_INPUT = [
     (["-H", "127.0.0.1", "-vx"], "unknown option '-x' (see --help)"),
     (
         ["-H", "127.0.0.1", "mx.example.com"],
-        "unexpected argument 'mx.example.com': this plugin takes options only",
+        "unexpected argument 'mx.example.com': give the host once, with -H or alone",
     ),
-    (["-H", "127.0.0.1", "--", "-v"], "unexpected argument '--': this plugin takes options only"),
+    (
+        ["mx.example.com", "mx2.example.com"],
+        "unexpected argument 'mx2.example.com': give the host once, with -H or alone",
+    ),
+    (
+        ["-H", "127.0.0.1", "--", "-v"],
+        "unexpected argument '--': give the host once, with -H or alone",
+    ),
     (["-H", "127.0.0.1", "-p"], "-p/--port needs a value (PORT)"),
     (["-H", "127.0.0.1", "--helo=yes"], "--helo takes no value"),
     (["-H", "127.0.0.1", "-t", " 5"], "-t/--timeout: ' 5' is not a number of seconds above 0"),
@@ -169,7 +176,7 @@ def _record(peer: Peer) -> None:
 )
 def test_helo_argument_on_the_wire(args, sent):
     with ScriptedServer(_record) as recorder:
-        run = run_check("-H", "127.0.0.1", "-p", str(recorder.port), *args)
+        run = check_server(recorder.port, *args, helo=False)
     assert_status(
         run,
         0,
@@ -196,4 +203,33 @@ def test_spellings_of_the_same_options(args):
     assert run.perfdata["time"].warn == "1"
     assert "C: EHLO [127.0.0.1]" in run.long or any(
         line.startswith("C: EHLO ") for line in run.long
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "note"),
+    [
+        (["-D", "30"], "-D/--certificate-days ignored: it needs -S or -s"),
+        (["--sni", "mx.example.com"], "--sni ignored: it needs -S or -s"),
+        (["--ca-file", "/nonexistent.pem", "--insecure"], "--ca-file ignored: it needs -S or -s"),
+    ],
+)
+def test_tls_options_without_tls_are_ignored_with_a_note(args, note):
+    """A TLS option set once on a host must not turn its plain services UNKNOWN."""
+    with ScriptedServer(_record) as recorder:
+        quiet = check_server(recorder.port, *args, helo=False)
+        verbose = check_server(recorder.port, "-v", *args, helo=False)
+    assert quiet.code == verbose.code == 0, (quiet, verbose)
+    assert quiet.long == []
+    assert note in verbose.long, verbose
+
+
+def test_a_single_argument_is_the_host_as_in_check_smtp():
+    with ScriptedServer(_record) as recorder:
+        run = run_check("-p", str(recorder.port), *HELO, LOOPBACK)
+    assert_status(
+        run,
+        0,
+        f"SMTP OK - 127.0.0.1:{recorder.port} answered in {TIME}s, "
+        "banner: 220 record.test ESMTP, helo: 250 record.test",
     )

@@ -5,11 +5,18 @@ from __future__ import annotations
 import socket
 
 import pytest
-from helpers import TIME, assert_phases, assert_status, assert_within, run_check
+from helpers import (
+    HELO,
+    TIME,
+    assert_phases,
+    assert_status,
+    assert_within,
+    check_server,
+    run_check,
+)
 from servers import Peer, ScriptedServer, free_port, smtpd, trickle
 
 ALL_PHASES = {"dns", "connect", "banner", "helo", "time"}
-HELO = ["-F", "monitor.example.com"]
 BANNER = "220 mx.test ESMTP aiosmtpd"
 
 
@@ -36,7 +43,7 @@ def scripted(banner: bytes, replies: dict[bytes, bytes] | None = None):
 
 
 def test_ok_with_thresholds(server):
-    run = run_check("-H", "127.0.0.1", "-p", str(server), "-w", "1", "-c", "2", *HELO)
+    run = check_server(server, "-w", "1", "-c", "2")
     assert_status(
         run,
         0,
@@ -47,7 +54,7 @@ def test_ok_with_thresholds(server):
 
 
 def test_ok_by_name_shows_address(server):
-    run = run_check("-H", "localhost", "-p", str(server), *HELO)
+    run = check_server(server, host="localhost")
     assert_status(
         run,
         0,
@@ -60,14 +67,14 @@ def test_ok_by_name_shows_address(server):
 @pytest.mark.parametrize("host", ["::1", "[::1]"])
 def test_ok_over_ipv6(host):
     with smtpd("::1", ident="ESMTP aiosmtpd") as port:
-        run = run_check("-H", host, "-p", str(port), "-6", *HELO)
+        run = check_server(port, "-6", host=host)
     assert_status(
         run, 0, f"SMTP OK - [::1]:{port} answered in {TIME}s, banner: {BANNER}, helo: 250 mx.test"
     )
 
 
 def test_response_time_is_the_sum_of_connect_banner_and_helo(server):
-    run = run_check("-H", "127.0.0.1", "-p", str(server), *HELO)
+    run = check_server(server)
     parts = sum(float(run.perfdata[phase].value) for phase in ("connect", "banner", "helo"))
     assert float(run.perfdata["time"].value) == pytest.approx(parts, abs=2e-6)
 
@@ -82,8 +89,7 @@ def test_response_time_is_the_sum_of_connect_banner_and_helo(server):
     ],
 )
 def test_response_time_thresholds(slow_server, warning, critical, code, reason):
-    args = ["-H", "127.0.0.1", "-p", str(slow_server), "-w", warning, *HELO]
-    run = run_check(*args, *(["-c", critical] if critical else []))
+    run = check_server(slow_server, "-w", warning, *(["-c", critical] if critical else []))
     state = ["OK", "WARNING", "CRITICAL"][code]
     why = f": {reason}" if reason else ""
     assert_status(
@@ -97,9 +103,9 @@ def test_response_time_thresholds(slow_server, warning, critical, code, reason):
 
 
 def test_expect_matches_any_banner_line(server):
-    run = run_check("-H", "127.0.0.1", "-p", str(server), "-e", "^220 mx\\.test ESMTP", *HELO)
+    run = check_server(server, "-e", "^220 mx\\.test ESMTP")
     assert run.code == 0, run
-    run = run_check("-H", "127.0.0.1", "-p", str(server), "-e", "Exim|Sendmail", *HELO)
+    run = check_server(server, "-e", "Exim|Sendmail")
     assert_status(
         run,
         1,
@@ -110,7 +116,7 @@ def test_expect_matches_any_banner_line(server):
 
 
 def test_verbose_shows_banner_capabilities_and_address(server):
-    run = run_check("-H", "127.0.0.1", "-p", str(server), "-v", *HELO)
+    run = check_server(server, "-v")
     assert run.code == 0, run
     assert run.long[:7] == [
         f"address: 127.0.0.1 port {server}",
@@ -128,7 +134,7 @@ def test_verbose_shows_banner_capabilities_and_address(server):
 
 
 def test_very_verbose_adds_the_transcript(server):
-    run = run_check("-H", "127.0.0.1", "-p", str(server), "-vv", "--email", "nagios@example.org")
+    run = check_server(server, "-vv", "--email", "nagios@example.org", helo=False)
     assert run.code == 0, run
     transcript = [line for line in run.long if line[:3] in ("C: ", "S: ")]
     assert transcript == [
@@ -145,7 +151,7 @@ def test_very_verbose_adds_the_transcript(server):
 
 
 def test_helo_option_says_plain_helo(server):
-    run = run_check("-H", "127.0.0.1", "-p", str(server), "--helo", "-vv", *HELO)
+    run = check_server(server, "--helo", "-vv")
     assert_status(
         run,
         0,
@@ -155,7 +161,7 @@ def test_helo_option_says_plain_helo(server):
 
 
 def test_default_helo_argument_is_fqdn_or_address_literal(server):
-    run = run_check("-H", "127.0.0.1", "-p", str(server), "-v")
+    run = check_server(server, "-v", helo=False)
     name = socket.gethostname()
     real_fqdn = "." in name and not name.startswith("localhost")
     assert f"EHLO argument: {name if real_fqdn else '[127.0.0.1]'}" in run.long
@@ -164,7 +170,7 @@ def test_default_helo_argument_is_fqdn_or_address_literal(server):
 def test_ehlo_refused_falls_back_to_helo():
     replies = {b"EHLO": b"502 5.5.1 What?\r\n", b"HELO": b"250 old.test\r\n"}
     with ScriptedServer(scripted(b"220 old.test SMTP\r\n", replies)) as peer:
-        run = run_check("-H", "127.0.0.1", "-p", str(peer.port), "-v", *HELO)
+        run = check_server(peer.port, "-v")
     assert_status(
         run,
         0,
@@ -179,7 +185,7 @@ def test_ehlo_refused_falls_back_to_helo():
 def test_multi_line_banner():
     banner = b"220-multi.test ESMTP\r\n220-no UCE\r\n220 last line\r\n"
     with ScriptedServer(scripted(banner)) as peer:
-        run = run_check("-H", "127.0.0.1", "-p", str(peer.port), "-v", *HELO)
+        run = check_server(peer.port, "-v")
     assert_status(
         run,
         0,
@@ -195,20 +201,47 @@ def test_multi_line_banner():
 
 def test_banner_with_pipe_keeps_perfdata_intact():
     with ScriptedServer(scripted(b"220 pipe.test ESMTP | evil=1s;2;3\r\n")) as peer:
-        run = run_check("-H", "127.0.0.1", "-p", str(peer.port), *HELO)
+        run = check_server(peer.port)
     assert_status(
         run,
         0,
         f"SMTP OK - 127.0.0.1:{peer.port} answered in {TIME}s, "
-        "banner: 220 pipe.test ESMTP / evil=1s;2;3, helo: 250 scripted.test",
+        "banner: 220 pipe.test ESMTP / evil=1s:2:3, helo: 250 scripted.test",
     )
     assert run.stdout.count("|") == 1
     assert_phases(run, ALL_PHASES)
 
 
+def test_semicolons_from_the_server_never_reach_the_output():
+    """Nagios turns each ';' into ':'; the plugin does so itself, on every line."""
+    ehlo = b"250-semi;colon.test\r\n250 SIZE;1\r\n"
+    with ScriptedServer(scripted(b"220 a;b ESMTP\r\n", {b"EHLO": ehlo})) as peer:
+        run = check_server(peer.port, "-vv")
+    assert_status(
+        run,
+        0,
+        f"SMTP OK - 127.0.0.1:{peer.port} answered in {TIME}s, "
+        "banner: 220 a:b ESMTP, helo: 250 semi:colon.test",
+    )
+    assert "S: 250 SIZE:1" in run.long and "EHLO: 250 SIZE:1" in run.long, run
+    assert ";" not in run.status and not any(";" in line for line in run.long), run
+
+
+def test_a_long_refusal_is_clipped_on_the_status_line():
+    refusal = b"554 " + b"no;" * 300 + b"\r\n"
+    with ScriptedServer(scripted(b"220 mx.test ESMTP\r\n", {b"EHLO": refusal})) as peer:
+        run = check_server(peer.port)
+    assert_status(
+        run,
+        2,
+        f"SMTP CRITICAL - 127.0.0.1:{peer.port} answered in {TIME}s: EHLO reply is not 250, "
+        f"banner: 220 mx.test ESMTP, helo: {('554 ' + 'no:' * 300)[:117]}...",
+    )
+
+
 def test_non_ascii_banner_is_shown_safely():
     with ScriptedServer(scripted("220 café.test ESMTP\x1b[31m\r\n".encode())) as peer:
-        run = run_check("-H", "127.0.0.1", "-p", str(peer.port), *HELO)
+        run = check_server(peer.port)
     assert_status(
         run,
         0,
@@ -226,7 +259,7 @@ def test_non_ascii_banner_is_shown_safely():
 )
 def test_banner_other_than_220_is_critical(banner, shown):
     with ScriptedServer(scripted(banner)) as peer:
-        run = run_check("-H", "127.0.0.1", "-p", str(peer.port), *HELO)
+        run = check_server(peer.port)
     assert_status(
         run, 2, f"SMTP CRITICAL - 127.0.0.1:{peer.port}: banner is not 220, banner: {shown}"
     )
@@ -238,7 +271,7 @@ def test_banner_other_than_220_is_critical(banner, shown):
 def test_helo_rejected_is_critical(helo):
     replies = {verb: b"550 5.7.1 Not welcome\r\n" for verb in (b"EHLO", b"HELO")}
     with ScriptedServer(scripted(b"220 strict.test ESMTP\r\n", replies)) as peer:
-        run = run_check("-H", "127.0.0.1", "-p", str(peer.port), *HELO, *helo)
+        run = check_server(peer.port, *helo)
     verb = "HELO" if helo else "EHLO"
     assert_status(
         run,
@@ -328,7 +361,7 @@ FAULTS = [
 )
 def test_faults_are_critical_within_the_timeout(script, reason, phases):
     with ScriptedServer(script) as peer:
-        run = run_check("-H", "127.0.0.1", "-p", str(peer.port), "-t", "2", *HELO)
+        run = check_server(peer.port, "-t", "2")
     assert_status(run, 2, f"SMTP CRITICAL - 127.0.0.1:{peer.port}: {reason}")
     assert_phases(run, phases, timeout="2")
     assert_within(run, 2)
@@ -336,17 +369,7 @@ def test_faults_are_critical_within_the_timeout(script, reason, phases):
 
 def test_timeout_state_applies_to_timeouts_only():
     with ScriptedServer(_hold) as peer:
-        run = run_check(
-            "-H",
-            "127.0.0.1",
-            "-p",
-            str(peer.port),
-            "-t",
-            "1.5",
-            "--timeout-state",
-            "warning",
-            *HELO,
-        )
+        run = check_server(peer.port, "-t", "1.5", "--timeout-state", "warning")
     assert_status(
         run,
         1,
@@ -355,13 +378,13 @@ def test_timeout_state_applies_to_timeouts_only():
     assert run.elapsed >= 1.5
     assert_within(run, 1.5)
     with ScriptedServer(_close) as peer:
-        run = run_check("-H", "127.0.0.1", "-p", str(peer.port), "--timeout-state", "ok", *HELO)
+        run = check_server(peer.port, "--timeout-state", "ok")
     assert run.code == 2, run
 
 
 def test_closed_port_is_critical():
     port = free_port()
-    run = run_check("-H", "127.0.0.1", "-p", str(port), *HELO)
+    run = check_server(port)
     assert_status(run, 2, f"SMTP CRITICAL - 127.0.0.1:{port}: connection refused")
     assert_phases(run, {"dns"})
 
@@ -385,7 +408,7 @@ def test_unresolvable_name_is_critical():
 )
 def test_line_breaks_in_wire_values_never_reach_the_server(option, value, message):
     with ScriptedServer(scripted(b"220 record.test ESMTP\r\n")) as recorder:
-        run = run_check("-H", "127.0.0.1", "-p", str(recorder.port), option, value)
+        run = check_server(recorder.port, option, value, helo=False)
     assert_status(run, 3, f"SMTP UNKNOWN - {message}")
     assert run.perfdata == {}
     assert recorder.connections == 0

@@ -16,6 +16,8 @@ from servers import smtpd
 
 import check_smtp_helo
 
+pytestmark = pytest.mark.integration  # needs the dev tools (build, twine) and Debian's Python
+
 SYSTEM_PYTHON = "/usr/bin/python3"
 # what a distribution needs to test and package the sdist, besides the package itself
 SDIST_HOLDS = [

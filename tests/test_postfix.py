@@ -12,13 +12,27 @@ import shutil
 import postfix
 import pytest
 import trustme
-from helpers import TIME, assert_phases, assert_status, private_directory, run_check, unavailable
+from helpers import (
+    LOOPBACK,
+    TIME,
+    Run,
+    assert_phases,
+    assert_status,
+    check_server,
+    private_directory,
+    unavailable,
+)
 
 pytestmark = pytest.mark.integration
 
 BANNER = "banner: 220 mx.postfix.test ESMTP Postfix, helo: 250 mx.postfix.test"
 PLAIN = {"dns", "connect", "banner", "helo", "time"}
 TLS = PLAIN | {"tls", "cert_days"}
+
+
+def check_postfix(port: int, *extra: str, host: str = "localhost") -> Run:
+    """The plugin against Postfix, with the EHLO argument it would choose itself."""
+    return check_server(port, *extra, host=host, helo=False)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +63,7 @@ def mta():
 
 def test_plain_ok(mta):
     server, _ca = mta
-    run = run_check("-H", "localhost", "-p", str(server.plain), "-w", "1", "-c", "2")
+    run = check_postfix(server.plain, "-w", "1", "-c", "2")
     assert_status(
         run, 0, f"SMTP OK - localhost:{server.plain} (127.0.0.1) answered in {TIME}s, {BANNER}"
     )
@@ -58,7 +72,7 @@ def test_plain_ok(mta):
 
 def test_starttls_ok(mta):
     server, ca = mta
-    run = run_check("-H", "localhost", "-p", str(server.plain), "-S", "--ca-file", ca, "-v")
+    run = check_postfix(server.plain, "-S", "--ca-file", ca, "-v")
     assert_status(
         run,
         0,
@@ -71,7 +85,7 @@ def test_starttls_ok(mta):
 
 def test_wrapper_mode_tls_ok(mta):
     server, ca = mta
-    run = run_check("-H", "127.0.0.1", "-p", str(server.smtps), "--tls", "--ca-file", ca)
+    run = check_postfix(server.smtps, "--tls", "--ca-file", ca, host=LOOPBACK)
     assert_status(
         run,
         0,
@@ -92,9 +106,8 @@ def test_wrapper_mode_tls_ok(mta):
 def test_certificate_days_above_the_certificate_life(mta, mode, days, code, reason, warn, crit):
     server, ca = mta
     port = server.plain if mode == "-S" else server.smtps
-    run = run_check(
-        "-H", "localhost", "-p", str(port), mode, "--ca-file", ca, "-D", days, "-w", "1", "-c", "2"
-    )
+    args = (mode, "--ca-file", ca, "-D", days, "-w", "1", "-c", "2")
+    run = check_postfix(port, *args)
     state = ["OK", "WARNING", "CRITICAL"][code]
     assert_status(
         run,
@@ -109,7 +122,7 @@ def test_certificate_days_above_the_certificate_life(mta, mode, days, code, reas
 
 def test_unknown_ca_is_critical(mta):
     server, _ca = mta
-    run = run_check("-H", "localhost", "-p", str(server.smtps), "-s")
+    run = check_postfix(server.smtps, "-s")
     assert_status(
         run,
         2,
@@ -120,9 +133,9 @@ def test_unknown_ca_is_critical(mta):
 
 def test_strict_postfix_accepts_the_email_domain_and_rejects_a_bare_name(mta):
     server, _ca = mta
-    run = run_check("-H", "localhost", "-p", str(server.plain), "--email", "nagios@example.org")
+    run = check_postfix(server.plain, "--email", "nagios@example.org")
     assert run.code == 0, run
-    run = run_check("-H", "localhost", "-p", str(server.plain), "-F", "vm")
+    run = check_postfix(server.plain, "-F", "vm")
     assert_status(
         run,
         2,
@@ -130,5 +143,5 @@ def test_strict_postfix_accepts_the_email_domain_and_rejects_a_bare_name(mta):
         f"{TIME}s: EHLO reply is not 250, banner: 220 mx.postfix.test ESMTP Postfix, "
         "helo: 504 5.5.2 <vm>: Helo command rejected: need fully-qualified hostname",
     )
-    run = run_check("-H", "localhost", "-p", str(server.plain))  # the default argument
+    run = check_postfix(server.plain)  # the default argument
     assert run.code == 0, run

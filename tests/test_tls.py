@@ -182,7 +182,8 @@ def test_verbose_describes_the_tls_session_and_certificate(pki, starttls_server)
     assert tls[4].startswith("certificate expires: 20") and tls[4].endswith(
         " UTC (certificate expires in 90 days)"
     )
-    assert tls[5] == "certificate chain: 1 sent by the server, 2 in the verified chain"
+    if sys.version_info >= (3, 10):  # the chains are not read before Python 3.10
+        assert tls[5] == "certificate chain: 1 sent by the server, 2 in the verified chain"
     assert "EHLO before TLS: 250-STARTTLS" in run.long
     assert "EHLO: 250-mx.test" in run.long
 
@@ -443,16 +444,9 @@ def test_stalled_implicit_handshake_takes_the_timeout_state():
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["-D", "30"], "-D needs -S (STARTTLS) or -s (implicit TLS)"),
-        (["--sni", "mx.example.com"], "--sni needs -S (STARTTLS) or -s (implicit TLS)"),
-        (["--insecure"], "--insecure needs -S (STARTTLS) or -s (implicit TLS)"),
-        (["--ca-file", "/etc/hosts"], "--ca-file needs -S (STARTTLS) or -s (implicit TLS)"),
         (["-S", "-s"], "-S/--starttls and -s/--ssl/--tls exclude each other"),
-        (["-S", "--helo"], "-S needs EHLO: it cannot go with --helo"),
-        (
-            ["-s", "--insecure", "--ca-file", "x.pem"],
-            "--ca-file has no use with --insecure, which verifies nothing",
-        ),
+        (["--helo", "-S"], "-S/--starttls and --helo exclude each other"),
+        (["-s", "--ca-file", "x.pem", "--insecure"], "--insecure and --ca-file exclude each other"),
         (
             ["-s", "--ca-file", "/nonexistent.pem"],
             "cannot use --ca-file '/nonexistent.pem': No such file or directory",

@@ -7,20 +7,37 @@ import datetime
 import logging
 import socket
 import ssl
+import subprocess
+import sys
 
 import nagiosplugin
 import pytest
 import trustme
 
-from check_smtp_helo.cli import parse_options
+from check_smtp_helo.base import printable, safe
+from check_smtp_helo.cli import Derived
 from check_smtp_helo.names import helo_argument, parse_host
+from check_smtp_helo.options import parse
 from check_smtp_helo.plugin import decimal, number, range_text
-from check_smtp_helo.smtp import Channel, Reply, Target, _Clock, address_literal, printable
+from check_smtp_helo.smtp import Channel, Reply, Target, _Clock, address_literal
 from check_smtp_helo.tls import days_from_civil, parse_certificate
 
 
 def test_printable_makes_server_text_safe():
     assert printable(b"220 ok | x=1\x00\x1b[0m\x7f caf\xc3\xa9") == "220 ok / x=1??[0m? caf??"
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "shown"),
+    [
+        ("250 ok; SIZE|1", 120, "250 ok: SIZE/1"),
+        ("caf\u00e9\r\n  x\x1b", 120, "caf\\xe9 x?"),
+        ("a" * 130, 120, "a" * 117 + "..."),
+        ("exactly", 7, "exactly"),
+    ],
+)
+def test_safe_text_is_one_clipped_line_without_semicolons(text, limit, shown):
+    assert safe(text, limit) == shown
 
 
 @pytest.mark.parametrize(
@@ -151,4 +168,11 @@ def test_certificate_reader_agrees_with_the_ssl_module(tmp_path):
     [([], 25), (["-s"], 465), (["--tls"], 465), (["-S"], 25), (["-s", "-p", "2465"], 2465)],
 )
 def test_default_port_follows_implicit_tls(args, port):
-    assert parse_options(["-H", "mx.example.com", *args]).port == port
+    assert Derived(parse(["-H", "mx.example.com", *args])).port == port
+
+
+def test_layers_import_downwards_only():
+    """TLS and the conversation share base.py; neither imports the other at run time."""
+    code = "import sys, check_smtp_helo.tls; print('check_smtp_helo.smtp' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout == "False\n"
