@@ -88,6 +88,18 @@ def test_the_unit_tests_run_from_the_unpacked_sdist(built, tmp_path):
     assert re.search(r"^\d+ passed in ", proc.stdout.splitlines()[-1]), proc.stdout
 
 
+def test_the_debian_packages_plugin_runs_the_package():
+    """The script the package installs as the plugin, here on the checkout's modules."""
+    if not Path(SYSTEM_PYTHON).exists():
+        unavailable("the package's plugin runs on Debian's /usr/bin/python3")
+    script = ROOT / "packaging" / "debian" / "check_smtp_helo"
+    proc = subprocess.run(
+        [SYSTEM_PYTHON, str(script), "-V"], capture_output=True, text=True, check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert (proc.returncode, proc.stdout) == (3, f"check_smtp_helo {check_smtp_helo.__version__}\n")
+
+
 def test_the_debian_package_has_the_project_version():
     changelog = (ROOT / "packaging" / "debian" / "changelog").read_text()
     assert changelog.startswith(f"check-smtp-helo ({check_smtp_helo.__version__}) "), changelog
