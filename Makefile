@@ -73,7 +73,9 @@ deb: dist
 	rm -rf build/deb && mkdir -p build/deb
 	tar -xzf dist/check_smtp_helo-$(VERSION).tar.gz -C build/deb
 	cp -r build/deb/check_smtp_helo-$(VERSION)/packaging/debian build/deb/check_smtp_helo-$(VERSION)/
-	cd build/deb/check_smtp_helo-$(VERSION) && dpkg-buildpackage --build=binary -us -uc
+	# Build-Depends checked without dpkg's implicit build-essential: nothing here is compiled
+	cd build/deb/check_smtp_helo-$(VERSION) && dpkg-checkbuilddeps -I && \
+	  dpkg-buildpackage --build=binary --no-check-builddeps -us -uc
 	mv build/deb/check-smtp-helo_$(VERSION)_all.deb dist/
 	lintian --fail-on error,warning --pedantic -E --info dist/check-smtp-helo_$(VERSION)_all.deb
 
