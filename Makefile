@@ -12,6 +12,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 BENCH_PYTHON ?= $(firstword $(wildcard /usr/bin/python3) $(PYTHON))
 BENCH_VENV   ?= .venv-bench
+BASKET := icinga-config/director/smtp_helo-basket.json
 SOURCES := setup.cfg pyproject.toml $(wildcard check_smtp_helo/*.py)
 # the interpreter of the single file: Debian's own
 SYSTEM_PYTHON ?= /usr/bin/python3
@@ -86,8 +87,9 @@ $(PYZ): $(STAMP) packaging/pyz.py
 	$(BIN)/python packaging/pyz.py --python $(SYSTEM_PYTHON) $@
 
 ## make basket: the Icinga Director basket, rebuilt from the shipped CheckCommand
-basket:
-	$(PYTHON) tools/director_basket.py > icinga-config/director/smtp_helo-basket.json
+basket: $(STAMP)
+	$(BIN)/python tools/director_basket.py > $(BASKET).new
+	mv $(BASKET).new $(BASKET)
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) build dist *.egg-info .pytest_cache .ruff_cache .mypy_cache .nox

@@ -18,6 +18,7 @@ from .plugin import (
     ResponseTimeContext,
     SMTPServer,
     SMTPSummary,
+    TLSVersionContext,
     use_output,
 )
 from .smtp import Target, seconds
@@ -57,6 +58,7 @@ def tls_policy(options: Options) -> TLSPolicy | None:
         server_name=dns_name(options.sni, "--sni") if options.sni else None,
         verify=not options.insecure,
         ca_file=regular_file(options.ca_file, "--ca-file") if options.ca_file else None,
+        min_version=options.min_tls,
     )
 
 
@@ -81,6 +83,7 @@ def build_check(options: Options, derived: Derived) -> nagiosplugin.Check:
         BannerContext(options.expect),
         ReplyContext("helo", 250),
         CertificateContext(warning_days, critical_days),
+        TLSVersionContext(),
         FailureContext(options.timeout_state),
         SMTPSummary(options.notes),
     )

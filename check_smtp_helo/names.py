@@ -34,9 +34,16 @@ def ip_family(text: str) -> int | None:
 
 
 def dns_name(value: str, what: str) -> str:
-    """A DNS name in ASCII (IDNA for international names), or ValueError."""
+    """A DNS name in ASCII, or ValueError. An international name becomes its A-labels by
+    IDNA2008 with UTS 46 mapping, as browsers and mail clients do (faß.de is xn--fa-hia.de,
+    not fass.de); the idna package is imported only for such a name."""
     try:
-        name = value.encode("idna").decode("ascii") if not value.isascii() else value
+        if value.isascii():
+            name = value
+        else:
+            import idna  # noqa: PLC0415 -- only an international name pays for it
+
+            name = idna.encode(value, uts46=True).decode("ascii")
     except UnicodeError as exc:
         raise ValueError(f"{what} {shown(value)} is not a valid international domain name") from exc
     labels = name[:-1].split(".") if name.endswith(".") else name.split(".")

@@ -82,6 +82,15 @@ def days(text: str) -> tuple[float, float | None]:
     return float(parts[0]), float(parts[1]) if len(parts) == 2 else None
 
 
+TLS_VERSIONS = ("1.0", "1.1", "1.2", "1.3")
+
+
+def tls_version(text: str) -> str:
+    if text not in TLS_VERSIONS:
+        raise ValueError(f"{shown(text)} is not one of {', '.join(TLS_VERSIONS)}")
+    return text
+
+
 def timeout_state(text: str) -> nagiosplugin.state.ServiceState:
     if text not in TIMEOUT_STATES:
         raise ValueError(f"{shown(text)} is not one of {', '.join(TIMEOUT_STATES)}")
@@ -103,6 +112,7 @@ class Options:
     ca_file: str | None
     insecure: bool
     certificate_days: tuple[float, float | None] | None
+    min_tls: str
     warning: nagiosplugin.Range
     critical: nagiosplugin.Range
     expect: re.Pattern | None
@@ -204,6 +214,9 @@ OPTIONS = [
     Option("-D --certificate-days", "certificate_days", "WARNING (CRITICAL) when the "
            "certificate has fewer days left; an expired certificate is always CRITICAL",
            convert=days, metavar="WARN[,CRIT]", needs_tls=True),
+    Option("--min-tls", "min_tls", "lowest TLS version that is good: 1.0, 1.1, 1.2 "
+           "(default) or 1.3; a session below it is WARNING (servers down to TLS 1.0 are still "
+           "reached)", convert=tls_version, metavar="VERSION", default="1.2", needs_tls=True),
     Option("-w --warning", "warning", "response time range in seconds for WARNING, e.g. 1, "
            "0.5, ~:2, @1:2", convert=threshold, metavar="RANGE", default=nagiosplugin.Range()),
     Option("-c --critical", "critical", "response time range in seconds for CRITICAL",
@@ -292,7 +305,18 @@ def _checked(options: Options, given: list[Option]) -> Options:
                 raise UsageError(f"{option.label} and {other.label} exclude each other")
     if options.hostname is None:
         raise UsageError("-H/--hostname is required (see --help)")
+    _thresholds_in_order(options.warning, options.critical)
     return options
+
+
+def _thresholds_in_order(warning: nagiosplugin.Range, critical: nagiosplugin.Range) -> None:
+    """Plain upper bounds (-w 1 -c 2) must not put WARNING above CRITICAL: every time over
+    the warning bound would be CRITICAL already. Other ranges are left as given."""
+    plain = [not r.invert and r.start == 0 and r.end != float("inf") for r in (warning, critical)]
+    if all(plain) and warning.end > critical.end:
+        raise UsageError(
+            f"-w/--warning {warning} is above -c/--critical {critical}: WARNING could never show"
+        )
 
 
 USAGE = "usage: check_smtp_helo -H HOST [options]"

@@ -30,6 +30,13 @@ def decimal(value: float) -> str:
     return f"{value:.6f}"
 
 
+def duration(seconds: float) -> str:
+    """A time for the status line: milliseconds below one second (0.4 ms), else seconds."""
+    if seconds * 1000 < 999.95:
+        return f"{seconds * 1000:.1f} ms"
+    return f"{seconds:.3f}s"
+
+
 def number(value: float) -> str:
     """A threshold or limit for perfdata: plain decimal without trailing zeros."""
     text = f"{value:.6f}".rstrip("0").rstrip(".")
@@ -74,8 +81,9 @@ class SMTPServer(nagiosplugin.Resource):
             yield nagiosplugin.Metric("banner_reply", session.banner, context="banner")
         if session.helo is not None:
             yield nagiosplugin.Metric("helo_reply", session.helo, context="helo")
-        if session.tls is not None and session.tls.days_left is not None:
-            yield nagiosplugin.Metric("cert_days", session.tls.days_left, context="certificate")
+        if session.tls is not None:
+            yield nagiosplugin.Metric("tls_version", session.tls, context="tls_version")
+            yield nagiosplugin.Metric("cert_days", session.tls, context="certificate")
         if session.failure is not None:
             yield nagiosplugin.Metric("failure", session.failure, context="failure")
 
@@ -183,8 +191,23 @@ def search_within_deadline(pattern: re.Pattern, lines: list[str]) -> bool:
     return answer == b"1"
 
 
+class TLSVersionContext(nagiosplugin.Context):
+    """The negotiated TLS version against --min-tls: below it is WARNING."""
+
+    def __init__(self) -> None:
+        super().__init__("tls_version")
+
+    def evaluate(self, metric, resource):
+        tls: TLSInfo = metric.value
+        if tls.meets_minimum:
+            return self.result_cls(nagiosplugin.Ok, None, metric)
+        hint = f"{tls.version} is below the minimum TLS {tls.min_version} (--min-tls)"
+        return self.result_cls(nagiosplugin.Warn, hint, metric)
+
+
 class CertificateContext(nagiosplugin.Context):
-    """Days left on the certificate: below -D WARN or CRIT, or expired (always CRITICAL)."""
+    """The server certificate: unreadable is UNKNOWN; expired or not yet valid is CRITICAL
+    (with --insecure too); fewer days left than -D is WARNING or CRITICAL."""
 
     def __init__(self, warning_days: float | None, critical_days: float | None) -> None:
         super().__init__("certificate")
@@ -192,9 +215,15 @@ class CertificateContext(nagiosplugin.Context):
         self.critical_days = critical_days
 
     def evaluate(self, metric, resource):
-        days = metric.value
+        tls: TLSInfo = metric.value
+        days = tls.days_left
+        if tls.unreadable is not None or days is None:
+            hint = f"certificate not readable: {tls.unreadable}"
+            return self.result_cls(nagiosplugin.Unknown, hint, metric)
         if days < 0:
             return self.result_cls(nagiosplugin.Critical, "certificate expired", metric)
+        if tls.starts_in > 0:
+            return self.result_cls(nagiosplugin.Critical, "certificate not yet valid", metric)
         for state, limit, kind in (
             (nagiosplugin.Critical, self.critical_days, "critical"),
             (nagiosplugin.Warn, self.warning_days, "warning"),
@@ -205,12 +234,15 @@ class CertificateContext(nagiosplugin.Context):
         return self.result_cls(nagiosplugin.Ok, None, metric)
 
     def performance(self, metric, resource):
+        days = metric.value.days_left
+        if days is None:
+            return None
         # "30:" is the plugin guidelines' "alert below 30"
         warn, crit = (
             f"{number(d)}:" if d is not None else ""
             for d in (self.warning_days, self.critical_days)
         )
-        return nagiosplugin.Performance("cert_days", number(metric.value), "", warn, crit)
+        return nagiosplugin.Performance("cert_days", number(days), "", warn, crit)
 
 
 class FailureContext(nagiosplugin.Context):
@@ -276,7 +308,7 @@ class SMTPSummary(nagiosplugin.Summary):
         if session.address and session.address != session.target.host:
             head += f" ({session.address})"
         if session.response_time is not None:
-            head += f" answered in {session.response_time:.3f}s"
+            head += f" answered in {duration(session.response_time)}"
         if reasons:
             head += ": " + ", ".join(map(safe, reasons))
         parts = [head]
@@ -285,32 +317,44 @@ class SMTPSummary(nagiosplugin.Summary):
         if session.helo:
             parts.append(f"helo: {safe(str(session.helo))}")
         if session.tls:
-            parts.append(f"tls: {session.tls.version} ({_days_text(session.tls.days_left)})")
+            parts.append(f"tls: {session.tls.version} ({_certificate_text(session.tls)})")
         return ", ".join(parts)
 
 
-def _days_text(days: float | None) -> str:
-    if days is None:
-        return "no certificate"
-    if days < 0:
-        return f"certificate expired {int(-(days // 1))} days ago"  # whole days, rounded up
-    if days < 1:
-        return f"certificate expires in {int(days * 24)} hours"
-    return f"certificate expires in {int(days)} days"
+def _certificate_text(tls: TLSInfo) -> str:
+    """The certificate's validity in words: 'certificate expires in 1 hour 59 minutes'."""
+    from .tls import ago, span  # noqa: PLC0415 -- ssl is loaded already: this is a TLS check
+
+    if tls.unreadable is not None or tls.not_after is None:
+        return "certificate not readable"
+    left = tls.not_after - time.time()
+    if left < 0:
+        return f"certificate expired {ago(-left)}"
+    if tls.starts_in > 0:
+        return f"certificate not valid for another {span(tls.starts_in)}"
+    return f"certificate expires in {span(left)}"
 
 
 def _tls_lines(tls: TLSInfo) -> list[str]:
     """Long output about the TLS session and the server certificate."""
     verified = "verified" if tls.verified else "NOT verified (--insecure)"
+    minimum = "" if tls.meets_minimum else f" (below the minimum TLS {tls.min_version})"
     lines = [
-        f"TLS: {tls.version}, cipher {tls.cipher} ({tls.bits} bits), certificate {verified}",
+        f"TLS: {tls.version}{minimum}, cipher {tls.cipher} ({tls.bits} bits), "
+        f"certificate {verified}"
+    ]
+    if tls.unreadable is not None:
+        return [*lines, f"certificate not readable: {tls.unreadable}"]
+    lines += [
         f"certificate subject: {tls.subject}",
         f"certificate alternative names: {', '.join(tls.alt_names) or 'none'}",
         f"certificate issuer: {tls.issuer}",
     ]
-    if tls.not_after is not None:
-        expiry = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(tls.not_after))
-        lines.append(f"certificate expires: {expiry} ({_days_text(tls.days_left)})")
+    for label, moment in (("valid from", tls.not_before), ("expires", tls.not_after)):
+        if moment is not None:
+            when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(moment))
+            lines.append(f"certificate {label}: {when}")
+    lines[-1] += f" ({_certificate_text(tls)})"
     chain = [f"{tls.chain_sent} sent by the server"] if tls.chain_sent is not None else []
     if tls.chain_verified is not None:
         chain.append(f"{tls.chain_verified} in the verified chain")

@@ -22,7 +22,7 @@ from .names import dns_name, ip_family
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (about 4 ms)
 if TYPE_CHECKING:
-    from .tls import TLSInfo, TLSPolicy
+    from .tls import TLSChannel, TLSInfo, TLSPolicy
 
 # RFC 5321 4.5.3.1.5: 512 octets a reply line; twice that is slack enough. The limit is on
 # the text, without its line end: CRLF, or LF alone, which some servers send.
@@ -247,7 +247,7 @@ class Channel:
     """Commands out, bounded replies in, over a connected socket, against the deadline."""
 
     def __init__(self, sock: socket.socket, clock: _Clock, log: logging.Logger) -> None:
-        self.sock = sock
+        self.sock: socket.socket | TLSChannel = sock  # TLSChannel after the handshake
         self.clock = clock
         self.log = log
         self.buffer = b""
@@ -346,7 +346,7 @@ def _is_reply_line(raw: bytes) -> bool:
     return len(code) == 3 and code.isdigit() and code[:1] in b"12345" and separator in b" -"
 
 
-def default_helo_name(sock: socket.socket) -> str:
+def default_helo_name(sock: socket.socket | TLSChannel) -> str:
     """This machine's name when it is a real FQDN, else the local address as a literal."""
     name = socket.gethostname()
     if name.isascii() and "." in name and not name.lower().startswith("localhost"):
@@ -430,17 +430,19 @@ def _secure(session: Session, channel: Channel, tls: TLSPolicy) -> None:
     """The TLS handshake, timed as the phase 'tls'."""
     clock = channel.clock
     try:
-        channel.sock = tls.handshake(
+        secured = tls.handshake(
             channel.sock,  # type: ignore[arg-type]  # a _socket.socket, which ssl takes too
             session.target.host,
             clock.left("tls", "no TLS handshake"),
+            channel.log,
         )
     except (socket.timeout, DeadlineError) as exc:
         raise clock.late("tls", "no TLS handshake") from exc
     except HandshakeError as exc:
         raise _AbortError(Failure("tls", str(exc), False)) from exc
+    channel.sock = secured
     session.timings["tls"] = clock.lap()
-    session.tls = tls.describe(channel.sock)
+    session.tls = tls.describe(secured)
 
 
 def _quit(channel: Channel) -> None:

@@ -6,23 +6,56 @@ should not pay. Nothing here knows about Nagios.
 
 from __future__ import annotations
 
+import _ssl
+import logging
 import os
 import socket
 import ssl
 import time
+import warnings
 
 from .base import HandshakeError, printable
 from .names import shown
 
 _NAMES = {"2.5.4.3": "CN", "2.5.4.6": "C", "2.5.4.7": "L", "2.5.4.8": "ST", "2.5.4.10": "O",
           "2.5.4.11": "OU"}  # fmt: skip
+# getpeercert()'s attribute names, as the DER reader shortens them
+_SHORT = {"commonName": "CN", "countryName": "C", "localityName": "L",
+          "stateOrProvinceName": "ST", "organizationName": "O",
+          "organizationalUnitName": "OU"}  # fmt: skip
 _SUBJECT_ALT_NAME = "2.5.29.17"
-# What OpenSSL says when the peer's first bytes are not TLS, e.g. a "220 ..." banner
-PLAINTEXT_SIGNS = ("wrong version number", "record layer failure", "packet length too long")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+# ssl.SSLSocket.version() -> the version as --min-tls spells it
+VERSIONS = {"TLSv1": "1.0", "TLSv1.1": "1.1", "TLSv1.2": "1.2", "TLSv1.3": "1.3"}
+# OpenSSL's reason codes in words. The raw reason is logged (-vv).
+_PLAINTEXT = "unexpected data instead of TLS"
+_WORDS = {
+    "WRONG_VERSION_NUMBER": _PLAINTEXT,
+    "RECORD_LAYER_FAILURE": _PLAINTEXT,
+    "PACKET_LENGTH_TOO_LONG": _PLAINTEXT,
+    "BAD_RECORD_TYPE": _PLAINTEXT,
+    "UNEXPECTED_EOF_WHILE_READING": "server closed the TLS session",
+    "TLSV13_ALERT_CERTIFICATE_REQUIRED": "server requires a client certificate",
+    "SSLV3_ALERT_BAD_CERTIFICATE": "server rejected the client certificate (none was sent: "
+    "does it require one?)",
+    "SSLV3_ALERT_HANDSHAKE_FAILURE": "server refused the handshake (no cipher in common, or it "
+    "requires a client certificate)",
+    "LEGACY_SIGALG_DISALLOWED_OR_UNSUPPORTED": "server offers only TLS 1.0 or 1.1 with an "
+    "MD5/SHA-1 signature, which this client refuses",
+    "UNSUPPORTED_PROTOCOL": "server offers only SSL 3.0 or older, which this client refuses",
+    "TLSV1_ALERT_PROTOCOL_VERSION": "server refused every version this client offers "
+    "(TLS 1.0 to 1.3)",
+    "TLSV1_ALERT_INTERNAL_ERROR": "server reported an internal TLS error",
+    "TLSV1_UNRECOGNIZED_NAME": "server does not know the name sent in SNI (see --sni)",
+}
+_CLOSED = "server closed the TLS session"
+_NO_ISSUER = 20  # X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY
+_EXPIRED, _NOT_YET_VALID = 10, 9  # X509_V_ERR_CERT_HAS_EXPIRED, X509_V_ERR_CERT_NOT_YET_VALID
 
 
 class TLSPolicy:
-    """How to do TLS: implicit or STARTTLS, the name to send and verify, the CAs to trust."""
+    """How to do TLS: implicit or STARTTLS, the name to send and verify, the CAs to trust,
+    the lowest version that counts as good."""
 
     def __init__(
         self,
@@ -31,13 +64,24 @@ class TLSPolicy:
         server_name: str | None,
         verify: bool = True,
         ca_file: str | None = None,
+        min_version: str = "1.2",
     ) -> None:
         self.implicit = implicit
         self.server_name = server_name
         self.verify = verify
+        self.min_version = min_version
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        # Down to TLS 1.0, so that an old server is reported (below --min-tls), not merely
+        # refused; OpenSSL's DEFAULT list has the CBC ciphers those servers speak, and the
+        # system's security level still applies.
+        with warnings.catch_warnings():  # deprecated indeed: that is what --min-tls judges
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self.context.minimum_version = ssl.TLSVersion.TLSv1
+        self.context.set_ciphers("DEFAULT")
         if verify:
-            _trust_system_cas(self.context)
+            # RFC 6125 and every browser: a name must be in the subjectAltName, never the CN
+            self.context.hostname_checks_common_name = False
+            trust_system_cas(self.context)
             if ca_file:
                 try:
                     self.context.load_verify_locations(cafile=ca_file)
@@ -51,98 +95,319 @@ class TLSPolicy:
             self.context.check_hostname = False
             self.context.verify_mode = ssl.CERT_NONE
 
-    def handshake(self, sock: socket.socket, host: str, timeout: float) -> ssl.SSLSocket:
+    def handshake(
+        self, sock: socket.socket, host: str, timeout: float, log: logging.Logger
+    ) -> TLSChannel:
         """TLS over a connected socket; HandshakeError or socket.timeout when it fails."""
         # bytes, not str: ssl encodes a str name with the idna codec, importing it (~4 ms);
-        # the name is ASCII already (an IDNA name was converted when the options were read)
-        name = (self.server_name or host).encode("ascii")
+        # the name is ASCII already (an IDNA name was converted when the options were read).
+        # A trailing dot is DNS's root, which SNI and certificates leave out (RFC 6066 3).
+        name = (self.server_name or host).removesuffix(".").encode("ascii")
         tls = self.context.wrap_socket(sock, server_hostname=name, do_handshake_on_connect=False)
         tls.settimeout(timeout)
         try:
             tls.do_handshake()
         except ssl.SSLCertVerificationError as exc:
+            log.info("TLS: %s", exc)
+            reason = _untrusted(exc, tls)
             tls.close()
-            raise HandshakeError(f"TLS certificate not trusted: {exc.verify_message}") from exc
+            raise HandshakeError(f"TLS certificate not trusted: {reason}") from exc
         except (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionResetError) as exc:
+            log.info("TLS: %s", exc)
             tls.close()
-            raise HandshakeError("TLS handshake failed: server closed the connection") from exc
+            raise HandshakeError(f"TLS handshake failed: {_CLOSED}") from exc
         except ssl.SSLError as exc:
+            log.info("TLS: %s", exc)
             tls.close()
-            reason = _ssl_reason(exc)
-            if self.implicit and reason in PLAINTEXT_SIGNS:
+            reason = words(exc)
+            if self.implicit and reason == _PLAINTEXT:
                 reason += " (is it plain SMTP? use -S for STARTTLS, or no TLS option)"
             raise HandshakeError(f"TLS handshake failed: {reason}") from exc
-        except socket.timeout:
+        except socket.timeout:  # TimeoutError is its alias only from Python 3.10 on
             tls.close()
             raise
         except OSError as exc:
             tls.close()
             raise HandshakeError(f"TLS handshake failed: {exc.strerror or exc}") from exc
-        return tls
+        return TLSChannel(tls, log)
 
-    def describe(self, tls: ssl.SSLSocket) -> TLSInfo:
+    def describe(self, channel: TLSChannel) -> TLSInfo:
         """What the handshake settled and what the server's certificate says."""
-        return TLSInfo(tls, self.verify)
+        return TLSInfo(channel.tls, self.verify, self.min_version)
 
 
-def _trust_system_cas(context: ssl.SSLContext) -> None:
-    """The system's CAs, from the hashed CA directory, which OpenSSL reads lazily (a CA when
-    a chain needs it), not the whole bundle (~40 ms a run). SSL_CERT_FILE is loaded as well,
-    unless it lives in that directory: then it is update-ca-certificates' concatenation of
-    the same CAs (Debian's /etc/ssl/certs/ca-certificates.crt)."""
+class TLSChannel:
+    """The TLS socket as the conversation uses it: OpenSSL's errors after the handshake
+    (an alert, a close) arrive as an OSError in words; the raw one is logged."""
+
+    def __init__(self, tls: ssl.SSLSocket, log: logging.Logger) -> None:
+        self.tls = tls
+        self.log = log
+
+    def recv(self, size: int) -> bytes:
+        try:
+            return self.tls.recv(size)
+        except ssl.SSLError as exc:
+            raise self._plain(exc) from exc
+
+    def sendall(self, data: bytes) -> None:
+        try:
+            self.tls.sendall(data)
+        except ssl.SSLError as exc:
+            raise self._plain(self._alert() or exc) from exc
+
+    def _alert(self) -> ssl.SSLError | None:
+        """The alert a server sent before it closed (TLS 1.3 says 'certificate required' so,
+        after the handshake), read once a write has failed; within the socket's timeout."""
+        try:
+            self.tls.recv(1)
+        except ssl.SSLError as exc:
+            return exc if exc.reason else None
+        except OSError:
+            pass
+        return None
+
+    def _plain(self, exc: ssl.SSLError) -> OSError:
+        self.log.info("TLS: %s", exc)
+        return OSError(_CLOSED if isinstance(exc, ssl.SSLEOFError) else words(exc))
+
+    def settimeout(self, timeout: float | None) -> None:
+        self.tls.settimeout(timeout)
+
+    def getsockname(self):
+        return self.tls.getsockname()
+
+    def close(self) -> None:
+        self.tls.close()
+
+
+def trust_system_cas(context: ssl.SSLContext) -> None:
+    """The system's CAs where OpenSSL's default paths find them: SSL_CERT_DIR (a list, as
+    for OpenSSL) or the built-in directory, and SSL_CERT_FILE or the built-in bundle.
+
+    A directory is read lazily (a CA when a chain needs it); a bundle is parsed whole (about
+    25 ms for a distribution's). So the system's own bundle is left out where the system's
+    directory has hash links: update-ca-certificates makes that bundle from the same CAs
+    (Debian, Ubuntu, SUSE, Alpine). Where it has none (RHEL, Rocky, Alma: /etc/pki/tls/certs
+    holds only bundles), the bundle is loaded. Any other bundle is always loaded."""
     paths = ssl.get_default_verify_paths()
-    if not (paths.capath and os.path.isdir(paths.capath)):
-        context.load_default_certs()
-        return
-    context.load_verify_locations(capath=paths.capath)
-    bundle = os.environ.get(paths.openssl_cafile_env)
-    directory = os.path.realpath(paths.capath)
-    if bundle and os.path.dirname(os.path.realpath(bundle)) != directory:
+    directories = os.environ.get(paths.openssl_capath_env) or paths.openssl_capath
+    hashed = set()
+    for directory in directories.split(os.pathsep):
+        if os.path.isdir(directory):
+            context.load_verify_locations(capath=directory)
+            if _has_hash_links(directory):
+                hashed.add(os.path.realpath(directory))
+    bundle = os.environ.get(paths.openssl_cafile_env) or paths.openssl_cafile
+    system_bundle = os.path.realpath(paths.openssl_cafile)
+    system_hashed = os.path.realpath(paths.openssl_capath) in hashed
+    if os.path.isfile(bundle) and not (system_hashed and os.path.realpath(bundle) == system_bundle):
         context.load_verify_locations(cafile=bundle)
 
 
+def _has_hash_links(directory: str) -> bool:
+    """Does the directory hold OpenSSL's subject-hash names (such as 9d6523ce.0)?"""
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            name = entry.name
+            if len(name) > 9 and name[8] == "." and name[9:].isdigit():
+                try:
+                    int(name[:8], 16)
+                except ValueError:
+                    continue
+                return True
+    return False
+
+
 def _ssl_reason(exc: ssl.SSLError) -> str:
-    """OpenSSL's reason code in words: WRONG_VERSION_NUMBER -> 'wrong version number'."""
-    return (exc.reason or str(exc)).replace("_", " ").lower()
+    """OpenSSL's reason code in words: NO_CERTIFICATE_OR_CRL_FOUND -> 'no certificate ...'."""
+    return (exc.reason or exc.strerror or type(exc).__name__).replace("_", " ").lower()
+
+
+def words(exc: ssl.SSLError) -> str:
+    """An OpenSSL failure as a person would say it; never a source line of _ssl.c."""
+    return _WORDS.get(exc.reason or "", _ssl_reason(exc))
+
+
+def _untrusted(exc: ssl.SSLCertVerificationError, tls: ssl.SSLSocket) -> str:
+    """Why the chain is not trusted, with what the chain the server sent tells."""
+    message = exc.verify_message or _ssl_reason(exc)
+    if message[1:2].islower():  # 'Hostname mismatch, ...' but 'IP address mismatch, ...'
+        message = message[0].lower() + message[1:]
+    message = message.rstrip(".")
+    chain = _chain(tls, "get_unverified_chain")
+    if exc.verify_code == _NO_ISSUER:
+        alone = ", no intermediate sent" if len(chain) == 1 else ""
+        return f"{message}{alone} (private CA? use --ca-file)"
+    if exc.verify_code in (_EXPIRED, _NOT_YET_VALID):
+        for der in chain[1:]:
+            try:
+                facts = parse_certificate(der)
+            except ValueError:
+                continue
+            now = time.time()
+            if facts["not_after"] < now:
+                return f"intermediate {facts['subject']} expired {ago(now - facts['not_after'])}"
+            if facts["not_before"] > now:
+                starts = span(facts["not_before"] - now)
+                return f"intermediate {facts['subject']} is not valid for another {starts}"
+    return message
+
+
+def _chain(tls: ssl.SSLSocket, method: str) -> list[bytes]:
+    """A chain as DER: public on SSLSocket from Python 3.13, on its SSLObject from 3.10
+    (as _ssl.Certificate objects); empty on 3.9, and where OpenSSL kept none."""
+    getter = getattr(tls, method, None)
+    if getter is None:
+        getter = getattr(getattr(tls, "_sslobj", None), method, None)
+    chain = (getter() if getter else None) or []
+    return [c if isinstance(c, bytes) else c.public_bytes(_ssl.ENCODING_DER) for c in chain]
+
+
+def span(seconds: float) -> str:
+    """A span in words at a sensible precision: '3 days', '1 day 4 hours', '1 hour 59 minutes',
+    '30 minutes', 'less than a minute'."""
+    minutes = int(seconds // 60)
+    days, hours, minutes = minutes // 1440, minutes // 60 % 24, minutes % 60
+    if days >= 2:
+        parts = [(days, "day")]
+    elif days:
+        parts = [(days, "day"), (hours, "hour")]
+    elif hours:
+        parts = [(hours, "hour"), (minutes, "minute")]
+    elif minutes:
+        parts = [(minutes, "minute")]
+    else:
+        return "less than a minute"
+    return " ".join(f"{count} {unit}{'' if count == 1 else 's'}" for count, unit in parts if count)
+
+
+def ago(seconds: float) -> str:
+    """'2 minutes ago', 'less than a minute ago'."""
+    return f"{span(seconds)} ago"
 
 
 class TLSInfo:
-    """The negotiated protocol and cipher, and the server certificate's facts."""
+    """The negotiated protocol and cipher, and the server certificate's facts.
 
-    def __init__(self, tls: ssl.SSLSocket, verified: bool) -> None:
+    `unreadable` says why the facts could not be read; then there are none to judge, and
+    the check says so (UNKNOWN), never OK. `meets_minimum` says whether the session is at
+    least --min-tls: nothing secret may be sent over a session below it."""
+
+    def __init__(self, tls: ssl.SSLSocket, verified: bool, min_version: str = "1.2") -> None:
         self.version = tls.version() or "TLS"
         self.cipher, _protocol, self.bits = tls.cipher() or ("?", "", 0)
         self.verified = verified
+        self.min_version = min_version
+        number = VERSIONS.get(self.version)
+        self.meets_minimum = number is not None and _version_key(number) >= _version_key(
+            min_version
+        )
+        self.subject = self.issuer = ""
+        self.alt_names: list[str] = []
+        self.not_before: float | None = None
+        self.not_after: float | None = None
+        self.unreadable: str | None = None
         try:
-            certificate = parse_certificate(tls.getpeercert(binary_form=True) or b"")
-        except (ValueError, IndexError):  # an unverified peer may send anything
-            certificate = {}
-        self.subject = certificate.get("subject", "")
-        self.issuer = certificate.get("issuer", "")
-        self.alt_names = certificate.get("alt_names", [])
-        self.not_after = certificate.get("not_after")
-        self.days_left = None if self.not_after is None else (self.not_after - time.time()) / 86400
-        self.chain_sent = _chain_length(tls, "get_unverified_chain")
-        self.chain_verified = _chain_length(tls, "get_verified_chain") if verified else None
+            facts = _peer_facts(tls, verified)
+        except ValueError as exc:
+            self.unreadable = str(exc)
+        else:
+            self.subject, self.issuer = facts["subject"], facts["issuer"]
+            self.alt_names = facts["alt_names"]
+            self.not_before, self.not_after = facts["not_before"], facts["not_after"]
+        self.chain_sent = len(_chain(tls, "get_unverified_chain")) or None
+        self.chain_verified = (len(_chain(tls, "get_verified_chain")) or None) if verified else None
+
+    @property
+    def days_left(self) -> float | None:
+        return None if self.not_after is None else (self.not_after - time.time()) / 86400
+
+    @property
+    def starts_in(self) -> float:
+        """Seconds until the certificate becomes valid; 0 or less once it is."""
+        return 0.0 if self.not_before is None else self.not_before - time.time()
 
 
-def _chain_length(tls: ssl.SSLSocket, method: str) -> int | None:
-    """Length of a chain: public on SSLSocket from Python 3.13, on its SSLObject before."""
-    getter = getattr(tls, method, None) or getattr(getattr(tls, "_sslobj", None), method, None)
-    chain = getter() if getter else None
-    return len(chain) if chain is not None else None
+def _version_key(number: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in number.split("."))
+
+
+def _peer_facts(tls: ssl.SSLSocket, verified: bool) -> dict:
+    """The certificate's facts: from OpenSSL (getpeercert) for a verified certificate; for
+    an unverified one, where getpeercert() gives nothing, from our DER reader."""
+    if verified:
+        return _from_getpeercert(tls.getpeercert() or {})
+    der = tls.getpeercert(binary_form=True)
+    if not der:
+        raise ValueError("the server sent none")
+    return parse_certificate(der)
+
+
+def _from_getpeercert(cert: dict) -> dict:
+    if "notAfter" not in cert:
+        raise ValueError("it has no expiry date")
+    return {
+        "subject": _openssl_name(cert.get("subject", ())),
+        "issuer": _openssl_name(cert.get("issuer", ())),
+        "alt_names": [
+            f"DNS:{_text(value)}" if kind == "DNS" else f"IP:{_address(value)}"
+            for kind, value in cert.get("subjectAltName", ())
+            if kind in ("DNS", "IP Address")
+        ],
+        "not_before": _openssl_time(cert["notBefore"]) if "notBefore" in cert else None,
+        "not_after": _openssl_time(cert["notAfter"]),
+    }
+
+
+def _openssl_name(rdns: tuple) -> str:
+    """getpeercert()'s name as 'CN=mx.example.com, O=Example', as the DER reader words it."""
+    return ", ".join(f"{_SHORT.get(key, key)}={_text(value)}" for rdn in rdns for key, value in rdn)
+
+
+def _text(value: str) -> str:
+    """A string from getpeercert() made safe as the DER reader makes raw bytes."""
+    return printable(value.encode("utf-8", "replace"))
+
+
+def _address(text: str) -> str:
+    """An address from getpeercert() as inet_ntop writes it (OpenSSL spells IPv6 in full)."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            return socket.inet_ntop(family, socket.inet_pton(family, text))
+        except OSError:
+            continue
+    return text
+
+
+def _openssl_time(text: str) -> int:
+    """'Jun  1 12:00:00 2026 GMT' (OpenSSL's form in getpeercert) as seconds since the epoch;
+    what ssl.cert_time_to_seconds does, without importing _strptime, locale and calendar."""
+    try:
+        month, day, clock, year, zone = text.split()
+        hour, minute, second = (int(part) for part in clock.split(":"))
+        days = days_from_civil(int(year), _MONTHS.index(month) + 1, int(day))
+    except ValueError as exc:
+        raise ValueError(f"time {shown(text)} is not a time") from exc
+    if zone != "GMT":
+        raise ValueError(f"time {shown(text)} is not in UTC")
+    return ((days * 24 + hour) * 60 + minute) * 60 + second
 
 
 # A few dozen lines of DER reading, so that an unverified certificate (getpeercert() is then
-# empty) is described exactly like a verified one.
+# empty) is described exactly like a verified one. Anything it cannot read is a ValueError.
 
 
 def _element(der: bytes, pos: int) -> tuple[int, int, int]:
     """(tag, start, end) of the DER element at pos."""
+    if pos + 2 > len(der):
+        raise ValueError("DER element runs past the end")
     tag, length = der[pos], der[pos + 1]
     pos += 2
     if length & 0x80:
         size = length & 0x7F
+        if not 0 < size <= 4 or pos + size > len(der):
+            raise ValueError("DER length is not readable")
         length = int.from_bytes(der[pos : pos + size], "big")
         pos += size
     if pos + length > len(der):
@@ -154,13 +419,17 @@ def _children(der: bytes, start: int, end: int) -> list[tuple[int, int, int]]:
     items = []
     while start < end:
         item = _element(der, start)
+        if item[2] > end:
+            raise ValueError("DER element runs past its parent")
         items.append(item)
         start = item[2]
     return items
 
 
 def _oid(value: bytes) -> str:
-    parts = [value[0] // 40, value[0] % 40]
+    if not value:
+        raise ValueError("empty object identifier")
+    parts = [min(value[0] // 40, 2), value[0] - 40 * min(value[0] // 40, 2)]
     number = 0
     for byte in value[1:]:
         number = number << 7 | byte & 0x7F
@@ -175,19 +444,37 @@ def _name(der: bytes, start: int, end: int) -> str:
     parts = []
     for _set, set_start, set_end in _children(der, start, end):
         for _seq, seq_start, seq_end in _children(der, set_start, set_end):
-            (_, os_, oe), (_, vs, ve) = _children(der, seq_start, seq_end)[:2]
+            pair = _children(der, seq_start, seq_end)
+            if len(pair) < 2:
+                raise ValueError("a name attribute without a value")
+            (_, os_, oe), (value_tag, vs, ve) = pair[:2]
             oid = _oid(der[os_:oe])
-            parts.append(f"{_NAMES.get(oid, oid)}={printable(der[vs:ve])}")
+            value = der[vs:ve]
+            if value_tag == 0x1E:  # BMPString: UTF-16BE
+                value = value.decode("utf-16-be", "replace").encode("ascii", "replace")
+            parts.append(f"{_NAMES.get(oid, oid)}={printable(value)}")
     return ", ".join(parts)
 
 
 def _time(der: bytes, tag: int, start: int, end: int) -> int:
-    """UTCTime (0x17) or GeneralizedTime (0x18) as seconds since the epoch."""
-    text = der[start:end].decode("ascii").rstrip("Z")
+    """UTCTime (0x17) or GeneralizedTime (0x18) as seconds since the epoch; either tag is
+    read wherever it stands, with or without seconds, and with fractions of a second."""
+    text = der[start:end].decode("ascii", "replace")
+    if tag not in (0x17, 0x18) or not text.endswith("Z"):
+        raise ValueError(f"time {shown(text)} is not in UTC")
+    digits = text[:-1].split(".", 1)[0]
     if tag == 0x17:
-        text = ("19" if int(text[:2]) >= 50 else "20") + text
-    month, day, hour, minute, second = (int(text[i : i + 2]) for i in range(4, 14, 2))
-    days = days_from_civil(int(text[:4]), month, day)
+        if not digits[:2].isdigit():
+            raise ValueError(f"time {shown(text)} is not a time")
+        digits = ("19" if int(digits[:2]) >= 50 else "20") + digits
+    if len(digits) == 12:
+        digits += "00"
+    if len(digits) != 14 or not digits.isdigit():
+        raise ValueError(f"time {shown(text)} is not a time")
+    month, day, hour, minute, second = (int(digits[i : i + 2]) for i in range(4, 14, 2))
+    if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and second < 61):
+        raise ValueError(f"time {shown(text)} is not a time")
+    days = days_from_civil(int(digits[:4]), month, day)
     return ((days * 24 + hour) * 60 + minute) * 60 + second
 
 
@@ -203,30 +490,39 @@ def days_from_civil(year: int, month: int, day: int) -> int:
 
 
 def _alt_names(der: bytes, start: int, end: int) -> list[str]:
+    """DNS names and IP addresses of a subjectAltName; an address that is neither 4 nor 16
+    bytes is shown as OpenSSL does ('<invalid>') rather than making the whole unreadable."""
     names = []
     for tag, s, e in _children(der, *_element(der, start)[1:]):
         if tag == 0x82:
             names.append(f"DNS:{printable(der[s:e])}")
         elif tag == 0x87:
-            family = socket.AF_INET if e - s == 4 else socket.AF_INET6
-            names.append(f"IP:{socket.inet_ntop(family, der[s:e])}")
+            family = {4: socket.AF_INET, 16: socket.AF_INET6}.get(e - s)
+            names.append(f"IP:{socket.inet_ntop(family, der[s:e])}" if family else "IP:<invalid>")
     return names
 
 
 def parse_certificate(der: bytes) -> dict:
-    """Subject, issuer, alternative names and notAfter of a DER certificate."""
-    if not der:
-        return {}
+    """Subject, issuer, alternative names, notBefore and notAfter of a DER certificate;
+    ValueError saying what could not be read."""
+    try:
+        return _parse(der)
+    except (IndexError, UnicodeError) as exc:
+        raise ValueError(f"not DER ({exc})") from exc
+
+
+def _parse(der: bytes) -> dict:
     _tag, start, end = _element(der, 0)
     _tag, tbs_start, tbs_end = _children(der, start, end)[0]
     fields = _children(der, tbs_start, tbs_end)
     if fields[0][0] == 0xA0:  # explicit version
         fields = fields[1:]
     _serial, _algorithm, issuer, validity, subject = fields[:5]
-    _not_before, not_after = _children(der, validity[1], validity[2])
+    not_before, not_after = _children(der, validity[1], validity[2])[:2]
     facts = {
         "issuer": _name(der, issuer[1], issuer[2]),
         "subject": _name(der, subject[1], subject[2]),
+        "not_before": _time(der, *not_before),
         "not_after": _time(der, *not_after),
         "alt_names": [],
     }

@@ -1,7 +1,7 @@
 """make pyz: dist/check_smtp_helo.pyz, the plugin as one file for Debian's /usr/bin/python3.
 
-nagiosplugin is inside (vendored, with its licence), so the file runs where nothing else is
-installed, and always on the nagiosplugin it was tested with. The modules are stored with
+nagiosplugin and idna are inside (vendored, with their licences), so the file runs where
+nothing else is installed, and always on the versions it was tested with. The modules are stored with
 their bytecode for the target interpreter, beside the sources, where zipimport looks for it:
 a check run by user nagios cannot write a cache, and compiling every module on every run
 would cost more than the whole check. The bytecode is "unchecked-hash": the archive never
@@ -39,7 +39,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="check_smtp_helo-pyz-") as staging:
         tree = Path(staging) / "tree"
-        # nagiosplugin as setup.cfg requires it, and the package's sources as they are
+        # what setup.cfg requires (nagiosplugin, idna), and the package's sources as they are
         subprocess.run(
             [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--target",
              str(tree), *requirements()],

@@ -6,9 +6,19 @@ import os
 import pwd
 import shutil
 import subprocess
+import warnings
 from pathlib import Path
 
 import pytest
+from engines import (
+    STOCK_PACKAGES,
+    SYSTEM_STATE,
+    changes,
+    dpkg_field,
+    live_engines,
+    snapshot,
+    unpack_installed,
+)
 from helpers import ROOT, private_directory, unavailable
 from hypothesis import HealthCheck, settings
 
@@ -16,7 +26,45 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 
 
 @pytest.fixture(scope="session")
-def engine_plugins():
+def system_state_untouched():
+    """Fails the session if anything changed in the system engines' state, socket, log and
+    cache directories while private engines ran: each must write only to its own directory.
+    The directories of a system engine that is running here change by themselves and are
+    left out, with a warning."""
+    if os.geteuid() != 0:  # the engine suites need root; without it they are skipped
+        yield
+        return
+    live = live_engines()
+    roots = [root for root in SYSTEM_STATE if not any(engine in str(root) for engine in live)]
+    if live:
+        running = ", ".join(sorted(live))
+        warnings.warn(f"system {running} running: its directories are not guarded", stacklevel=2)
+    before = snapshot(roots)
+    yield
+    changed = changes(before, snapshot(roots))
+    assert not changed, "private engines changed system paths:\n" + "\n".join(changed)
+
+
+@pytest.fixture(scope="session")
+def stock(system_state_untouched):
+    """Debian's stock configuration of the engines as the installed packages' .deb files
+    hold it, a directory a package (see engines.unpack_installed). Taken from the packages,
+    not from /etc: a monitoring host's /etc is its administrator's, and what the tests need
+    is what a fresh install has, whatever was changed on this machine."""
+    if os.geteuid() != 0:
+        unavailable("unpacking the stock configuration and running the engines needs root")
+    missing = [name for name in STOCK_PACKAGES if "ok installed" not in dpkg_field(name, "Status")]
+    if missing:
+        unavailable(f"not installed: {', '.join(missing)} (.ci/run installs them)")
+    base = private_directory("stock")
+    for package in STOCK_PACKAGES:
+        unpack_installed(package, base)
+    yield base
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def engine_plugins(system_state_untouched):
     """A plugin directory for Icinga 2 and Nagios, set up as README tells administrators:
     a venv on Debian's /usr/bin/python3 outside any home, the plugin linked into the directory.
     The engines run checks as user nagios, who cannot enter root's home."""

@@ -63,6 +63,14 @@ BAD_INPUT = [
         "-w/--warning: '5:1': start 5 must not be greater than end 1",
     ),
     (
+        ["-H", "127.0.0.1", "-w", "2", "-c", "1"],
+        "-w/--warning 2 is above -c/--critical 1: WARNING could never show",
+    ),
+    (
+        ["-H", "127.0.0.1", "-w", "0:2.5", "-c", "0.5"],
+        "-w/--warning 2.5 is above -c/--critical 0.5: WARNING could never show",
+    ),
+    (
         ["-H", "127.0.0.1", "-t", "0"],
         "-t/--timeout: '0' is not a number of seconds above 0",
     ),
@@ -180,7 +188,7 @@ def test_helo_argument_on_the_wire(args, sent):
     assert_status(
         run,
         0,
-        f"SMTP OK - 127.0.0.1:{recorder.port} answered in {TIME}s, "
+        f"SMTP OK - 127.0.0.1:{recorder.port} answered in {TIME}, "
         "banner: 220 record.test ESMTP, helo: 250 record.test",
     )
     assert recorder.received == sent + b"QUIT\r\n"
@@ -230,6 +238,6 @@ def test_a_single_argument_is_the_host_as_in_check_smtp():
     assert_status(
         run,
         0,
-        f"SMTP OK - 127.0.0.1:{recorder.port} answered in {TIME}s, "
+        f"SMTP OK - 127.0.0.1:{recorder.port} answered in {TIME}, "
         "banner: 220 record.test ESMTP, helo: 250 record.test",
     )

@@ -47,10 +47,13 @@ def test_ok_with_thresholds(server):
     assert_status(
         run,
         0,
-        f"SMTP OK - 127.0.0.1:{server} answered in {TIME}s, banner: {BANNER}, helo: 250 mx.test",
+        f"SMTP OK - 127.0.0.1:{server} answered in {TIME}, banner: {BANNER}, helo: 250 mx.test",
     )
     assert_phases(run, ALL_PHASES, time_thresholds=("1", "2"))
     assert run.long == []
+    # The status line gives the measured time in milliseconds below one second.
+    milliseconds = float(run.perfdata["time"].value) * 1000
+    assert f" answered in {milliseconds:.1f} ms, " in run.status
 
 
 def test_ok_by_name_shows_address(server):
@@ -58,7 +61,7 @@ def test_ok_by_name_shows_address(server):
     assert_status(
         run,
         0,
-        f"SMTP OK - localhost:{server} (127.0.0.1) answered in {TIME}s, "
+        f"SMTP OK - localhost:{server} (127.0.0.1) answered in {TIME}, "
         f"banner: {BANNER}, helo: 250 mx.test",
     )
     assert_phases(run, ALL_PHASES)
@@ -69,7 +72,7 @@ def test_ok_over_ipv6(host):
     with smtpd("::1", ident="ESMTP aiosmtpd") as port:
         run = check_server(port, "-6", host=host)
     assert_status(
-        run, 0, f"SMTP OK - [::1]:{port} answered in {TIME}s, banner: {BANNER}, helo: 250 mx.test"
+        run, 0, f"SMTP OK - [::1]:{port} answered in {TIME}, banner: {BANNER}, helo: 250 mx.test"
     )
 
 
@@ -95,7 +98,7 @@ def test_response_time_thresholds(slow_server, warning, critical, code, reason):
     assert_status(
         run,
         code,
-        f"SMTP {state} - 127.0.0.1:{slow_server} answered in {TIME}s{why}, "
+        f"SMTP {state} - 127.0.0.1:{slow_server} answered in {TIME}{why}, "
         f"banner: {BANNER}, helo: 250 mx.test",
     )
     assert float(run.perfdata["helo"].value) >= 0.3
@@ -109,7 +112,7 @@ def test_expect_matches_any_banner_line(server):
     assert_status(
         run,
         1,
-        f"SMTP WARNING - 127.0.0.1:{server} answered in {TIME}s: banner does "
+        f"SMTP WARNING - 127.0.0.1:{server} answered in {TIME}: banner does "
         f"not match -e, banner: {BANNER}, helo: 250 mx.test",
     )
     assert_phases(run, ALL_PHASES)
@@ -155,7 +158,7 @@ def test_helo_option_says_plain_helo(server):
     assert_status(
         run,
         0,
-        f"SMTP OK - 127.0.0.1:{server} answered in {TIME}s, banner: {BANNER}, helo: 250 mx.test",
+        f"SMTP OK - 127.0.0.1:{server} answered in {TIME}, banner: {BANNER}, helo: 250 mx.test",
     )
     assert "C: HELO monitor.example.com" in run.long
 
@@ -174,7 +177,7 @@ def test_ehlo_refused_falls_back_to_helo():
     assert_status(
         run,
         0,
-        f"SMTP OK - 127.0.0.1:{peer.port} answered in {TIME}s, "
+        f"SMTP OK - 127.0.0.1:{peer.port} answered in {TIME}, "
         "banner: 220 old.test SMTP, helo: 250 old.test",
     )
     assert "EHLO refused (502 5.5.1 What?), HELO tried instead" in run.long
@@ -189,7 +192,7 @@ def test_multi_line_banner():
     assert_status(
         run,
         0,
-        f"SMTP OK - 127.0.0.1:{peer.port} answered in {TIME}s, "
+        f"SMTP OK - 127.0.0.1:{peer.port} answered in {TIME}, "
         "banner: 220 multi.test ESMTP, helo: 250 scripted.test",
     )
     assert run.long[1:4] == [
@@ -205,7 +208,7 @@ def test_banner_with_pipe_keeps_perfdata_intact():
     assert_status(
         run,
         0,
-        f"SMTP OK - 127.0.0.1:{peer.port} answered in {TIME}s, "
+        f"SMTP OK - 127.0.0.1:{peer.port} answered in {TIME}, "
         "banner: 220 pipe.test ESMTP / evil=1s:2:3, helo: 250 scripted.test",
     )
     assert run.stdout.count("|") == 1
@@ -220,7 +223,7 @@ def test_semicolons_from_the_server_never_reach_the_output():
     assert_status(
         run,
         0,
-        f"SMTP OK - 127.0.0.1:{peer.port} answered in {TIME}s, "
+        f"SMTP OK - 127.0.0.1:{peer.port} answered in {TIME}, "
         "banner: 220 a:b ESMTP, helo: 250 semi:colon.test",
     )
     assert "S: 250 SIZE:1" in run.long and "EHLO: 250 SIZE:1" in run.long, run
@@ -234,7 +237,7 @@ def test_a_long_refusal_is_clipped_on_the_status_line():
     assert_status(
         run,
         2,
-        f"SMTP CRITICAL - 127.0.0.1:{peer.port} answered in {TIME}s: EHLO reply is not 250, "
+        f"SMTP CRITICAL - 127.0.0.1:{peer.port} answered in {TIME}: EHLO reply is not 250, "
         f"banner: 220 mx.test ESMTP, helo: {('554 ' + 'no:' * 300)[:117]}...",
     )
 
@@ -245,7 +248,7 @@ def test_non_ascii_banner_is_shown_safely():
     assert_status(
         run,
         0,
-        f"SMTP OK - 127.0.0.1:{peer.port} answered in {TIME}s, "
+        f"SMTP OK - 127.0.0.1:{peer.port} answered in {TIME}, "
         "banner: 220 caf??.test ESMTP?[31m, helo: 250 scripted.test",
     )
 
@@ -276,7 +279,7 @@ def test_helo_rejected_is_critical(helo):
     assert_status(
         run,
         2,
-        f"SMTP CRITICAL - 127.0.0.1:{peer.port} answered in {TIME}s: "
+        f"SMTP CRITICAL - 127.0.0.1:{peer.port} answered in {TIME}: "
         f"{verb} reply is not 250, banner: 220 strict.test ESMTP, "
         "helo: 550 5.7.1 Not welcome",
     )

@@ -128,12 +128,14 @@ def test_restore_twice_then_dump_gives_the_basket_back(director):
     assert normalized(dump) == normalized(shipped)
 
 
-def test_the_rendered_configuration_runs_the_check_on_ipv4_and_ipv6_hosts(director, engine_plugins):
+def test_the_rendered_configuration_runs_the_check_on_ipv4_and_ipv6_hosts(
+    director, engine_plugins, stock
+):
     director.run("basket", "restore", stdin=BASKET.read_text())
     files = director.render()
     assert "zones.d/director-global/commands.conf" in files
     assert "ipv4-or-ipv6" not in files["zones.d/director-global/commands.conf"]
-    icinga = Icinga(engine_plugins, layout={})
+    icinga = Icinga(engine_plugins, stock, layout={})
     for path, text in files.items():
         target = icinga.etc / path
         target.parent.mkdir(parents=True, exist_ok=True)

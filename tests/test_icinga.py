@@ -1,8 +1,9 @@
 """Integration: the shipped Icinga 2 configuration, validated and run by Debian's icinga2.
 
 Icinga runs from a private directory in the foreground and drops root to user nagios, as
-the packaged service does. What it recorded is read from a PerfdataWriter, and each
-perfdata item is parsed by Icinga's own parser (parse_performance_data).
+the packaged service does. The example host builds on Debian's stock generic-host template
+(conf.d/templates.conf, from the installed package). What Icinga recorded is read from a
+PerfdataWriter, and each perfdata item is parsed by its own parser (parse_performance_data).
 """
 
 from __future__ import annotations
@@ -14,17 +15,27 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from engines import PrivateEngine, broken_copy, records
-from helpers import ROOT, TIME, owned_by, parse_perfdata, unavailable
+from engines import (
+    ICINGA,
+    PrivateEngine,
+    broken_copy,
+    changes,
+    icinga_daemon,
+    records,
+    snapshot,
+    system_state_stand_ins,
+)
+from helpers import ROOT, TIME, TIME_PATTERN, owned_by, parse_perfdata, unavailable
 from servers import smtpd
 
 pytestmark = pytest.mark.integration
 
-ICINGA = "/usr/sbin/icinga2"
 SHIPPED = ROOT / "icinga-config" / "icinga2"
+STOCK_TEMPLATES = "icinga2-common/etc/icinga2/conf.d/templates.conf"
 PRELUDE = """\
 include <itl>
 include <plugins>
+include "{templates}"
 const PluginDir = "{plugins}"
 const NodeName = "icinga-test.example"
 object Endpoint NodeName {{}}
@@ -42,7 +53,12 @@ class Icinga(PrivateEngine):
     """A private Icinga 2: configuration, zones, state, log and perfdata in one directory."""
 
     def __init__(
-        self, plugins: Path, body: str = "", shipped: Path = SHIPPED, layout: dict = LAYOUT
+        self,
+        plugins: Path,
+        stock: Path,
+        body: str = "",
+        shipped: Path = SHIPPED,
+        layout: dict = LAYOUT,
     ) -> None:
         if not Path(ICINGA).exists():
             unavailable("Debian's icinga2 is not installed (.ci/run installs it)")
@@ -50,26 +66,18 @@ class Icinga(PrivateEngine):
         self.etc = self.base / "etc"
         self.perfdata = self.base / "perfdata"
         self.seen: dict[str, dict[str, str]] = {}
-        writable = [self.base / d for d in ("data", "log", "cache", "spool", "run")]
-        owned_by("nagios", *writable, self.perfdata)
+        owned_by("nagios", self.perfdata)
         (self.etc / "zones.d").mkdir(parents=True)
         for zone, files in layout.items():
             (self.etc / "zones.d" / zone).mkdir()
             for name in files:
                 shutil.copy(shipped / name, self.etc / "zones.d" / zone / name)
-        (self.etc / "icinga2.conf").write_text(PRELUDE.format(plugins=plugins) + body)
+        (self.etc / "icinga2.conf").write_text(
+            PRELUDE.format(plugins=plugins, templates=stock / STOCK_TEMPLATES) + body
+        )
 
     def command(self, *extra: str) -> list[str]:
-        constants = {
-            "ZonesDir": self.etc / "zones.d",
-            **{
-                name: self.base / name.lower().removesuffix("dir")
-                for name in ("DataDir", "LogDir", "CacheDir", "SpoolDir")
-            },
-            "InitRunDir": self.base / "run",
-        }
-        defines = [f"-D{name}={path}" for name, path in constants.items()]
-        return [ICINGA, "daemon", "-c", str(self.etc / "icinga2.conf"), *defines, *extra]
+        return icinga_daemon(self.etc / "icinga2.conf", self.base, *extra)
 
     def append(self, text: str) -> None:
         """More configuration at the end of icinga2.conf."""
@@ -78,6 +86,11 @@ class Icinga(PrivateEngine):
 
     def validate(self) -> subprocess.CompletedProcess:
         return subprocess.run(self.command("-C"), capture_output=True, text=True, check=False)
+
+    def started(self) -> bool:
+        """Icinga is up: every object is active."""
+        log = self.base / "daemon.log"
+        return log.exists() and "Activated all objects." in log.read_text()
 
     def records(self) -> dict[str, dict[str, str]]:
         """The latest PerfdataWriter record of each service: SERVICE, STATE, OUTPUT, PERFDATA.
@@ -107,9 +120,9 @@ def icinga_parse(items: list[str]) -> list[dict]:
 
 
 @pytest.fixture
-def icinga_factory(engine_plugins, made_engines):
+def icinga_factory(engine_plugins, stock, made_engines):
     def make(body: str = "", shipped: Path = SHIPPED) -> Icinga:
-        made_engines.append(Icinga(engine_plugins, body, shipped))
+        made_engines.append(Icinga(engine_plugins, stock, body, shipped))
         return made_engines[-1]
 
     return make
@@ -209,10 +222,10 @@ def test_icinga_runs_the_shipped_command_and_parses_all_perfdata(icinga_factory)
         records = icinga.run_until_checked({"smtp-ok", "smtp-slow"})
 
     expected = {
-        "smtp-ok": ("OK", f"SMTP OK - 127.0.0.1:{ok_port} answered in {TIME}s, ", (1, 2)),
+        "smtp-ok": ("OK", f"SMTP OK - 127.0.0.1:{ok_port} answered in {TIME}, ", (1, 2)),
         "smtp-slow": (
             "WARNING",
-            f"SMTP WARNING - 127.0.0.1:{slow_port} answered in {TIME}s: "
+            f"SMTP WARNING - 127.0.0.1:{slow_port} answered in {TIME}: "
             "response time outside warning range 0.2, ",
             (0.2, 5),
         ),
@@ -221,7 +234,7 @@ def test_icinga_runs_the_shipped_command_and_parses_all_perfdata(icinga_factory)
         record = records[service]
         assert record["STATE"] == state, record
         output = record["OUTPUT"].strip()
-        pattern = start.replace(".", r"\.").replace(TIME, r"\d+\.\d{3}")
+        pattern = start.replace(".", r"\.").replace(TIME, TIME_PATTERN)
         assert re.match(pattern, output), output
         assert output.endswith("banner: 220 mx.test ESMTP aiosmtpd, helo: 250 mx.test"), output
         raw = record["PERFDATA"].split()
@@ -244,3 +257,26 @@ def test_icinga_runs_the_shipped_command_and_parses_all_perfdata(icinga_factory)
                 None,
                 None,
             )
+
+
+@pytest.mark.parametrize(
+    ("left_out", "changed"),
+    [(None, None), ("DataDir", "var_lib_icinga2"), ("CacheDir", "var_cache_icinga2")],
+    ids=["every path set", "DataDir left out", "CacheDir left out"],
+)
+def test_a_private_icinga_writes_to_system_paths_only_when_one_is_left_out(
+    icinga_factory, left_out, changed
+):
+    """Icinga runs where stand-ins take the place of the system state directories: with
+    every path constant in its own directory nothing there changes, and the snapshot that
+    guards the session sees a constant left to its system default."""
+    icinga = icinga_factory()
+    command = [arg for arg in icinga.command() if not arg.startswith(f"-D{left_out}=")]
+    with system_state_stand_ins() as (prefix, copies):
+        before = snapshot(copies)
+        icinga.run_until([*prefix, *command], icinga.started)
+        found = changes(before, snapshot(copies))
+    if changed is None:
+        assert found == []
+    else:
+        assert any(changed in line for line in found), found

@@ -26,9 +26,9 @@ NAGIOSPLUGIN_FROM = os.environ.get("NAGIOSPLUGIN_FROM", "")
 PLUGIN = "/usr/lib/nagios/plugins/check_smtp_helo"
 PACKAGE = "check-smtp-helo"
 ICINGA = "/usr/sbin/icinga2"
-SYSTEM_ICINGA_CONFIG = Path("/etc/icinga2")
 NAGIOS = "/usr/sbin/nagios4"
-SYSTEM_NAGIOS_CONFIG = Path("/etc/nagios4")
+# what Debian's icinga2-bin enables when it is installed
+ENABLED_FEATURES = ("checker", "notification", "mainlog")
 
 pytestmark = [
     pytest.mark.integration,
@@ -86,16 +86,21 @@ def test_nagiosplugin_comes_from_where_it_was_installed_and_nothing_compiles():
 
 
 class SystemIcinga(PrivateEngine):
-    """A copy of the system's /etc/icinga2 with one more file in conf.d, as a new user adds it.
-    Icinga's own directories are private; like the packaged service, it runs as nagios."""
+    """Debian's stock /etc/icinga2, as a fresh install has it, with one more file in conf.d as
+    a new user adds it. Icinga's own directories are private; it runs as nagios, as the
+    packaged service does."""
 
-    def __init__(self, config: str, observe: bool = False) -> None:
-        if not Path(ICINGA).exists() or not SYSTEM_ICINGA_CONFIG.is_dir():
+    def __init__(self, stock: Path, config: str, observe: bool = False) -> None:
+        if not Path(ICINGA).exists():
             unavailable("Debian's icinga2 is not installed (.ci/run installs it)")
         super().__init__("icinga-system")
         self.etc = self.base / "etc"
         self.perfdata = self.base / "perfdata"
-        shutil.copytree(SYSTEM_ICINGA_CONFIG, self.etc, symlinks=True)
+        shutil.copytree(stock / "icinga2-common" / "etc" / "icinga2", self.etc, symlinks=True)
+        for feature in ENABLED_FEATURES:
+            (self.etc / "features-enabled" / f"{feature}.conf").symlink_to(
+                f"../features-available/{feature}.conf"
+            )
         (self.etc / "conf.d" / "smtp.conf").write_text(config)
         if observe:  # the test's own PerfdataWriter, apart from what the user writes;
             # the copy enables its own checker
@@ -132,9 +137,9 @@ object Service "smtp" {
 
 
 @pytest.fixture
-def system_icinga(made_engines):
+def system_icinga(stock, made_engines):
     def make(config: str, observe: bool = False) -> SystemIcinga:
-        made_engines.append(SystemIcinga(config, observe))
+        made_engines.append(SystemIcinga(stock, config, observe))
         return made_engines[-1]
 
     return make
@@ -142,8 +147,9 @@ def system_icinga(made_engines):
 
 @package_installed
 def test_icinga_finds_the_command_through_plugins_contrib(system_icinga):
-    assert "include <plugins-contrib>" in (SYSTEM_ICINGA_CONFIG / "icinga2.conf").read_text()
-    proc = system_icinga(ONE_SERVICE).validate()
+    icinga = system_icinga(ONE_SERVICE)
+    assert "include <plugins-contrib>" in (icinga.etc / "icinga2.conf").read_text()
+    proc = icinga.validate()
     assert proc.returncode == 0, proc.stdout
     assert "Finished validating the configuration file(s)." in proc.stdout
 
@@ -183,16 +189,16 @@ define service {
 """
 
 
-def validate_nagios() -> subprocess.CompletedProcess:
-    """`nagios4 -v` on a copy of the system's /etc/nagios4 with one service added: its
+def validate_nagios(stock: Path) -> subprocess.CompletedProcess:
+    """`nagios4 -v` on Debian's stock /etc/nagios4 with one service added: its
     cfg_dir=/etc/nagios-plugins/config is where the package puts the command."""
-    if not Path(NAGIOS).exists() or not SYSTEM_NAGIOS_CONFIG.is_dir():
+    if not Path(NAGIOS).exists():
         unavailable("Debian's nagios4 is not installed (.ci/run installs it)")
     base = private_directory("nagios-system")
     etc = base / "nagios4"
-    shutil.copytree(SYSTEM_NAGIOS_CONFIG, etc, symlinks=True)
+    shutil.copytree(stock / "nagios4-common" / "etc" / "nagios4", etc, symlinks=True)
     (etc / "smtp.cfg").write_text(NAGIOS_SERVICE)
-    main = (etc / "nagios.cfg").read_text().replace(f"{SYSTEM_NAGIOS_CONFIG}/", f"{etc}/")
+    main = (etc / "nagios.cfg").read_text().replace("/etc/nagios4/", f"{etc}/")
     (etc / "nagios.cfg").write_text(f"{main}\ncfg_file={etc}/smtp.cfg\n")
     try:
         return subprocess.run([NAGIOS, "-v", str(etc / "nagios.cfg")], capture_output=True,
@@ -202,8 +208,8 @@ def validate_nagios() -> subprocess.CompletedProcess:
 
 
 @package_installed
-def test_nagios_finds_the_command_in_nagios_plugins_config():
-    proc = validate_nagios()
+def test_nagios_finds_the_command_in_nagios_plugins_config(stock):
+    proc = validate_nagios(stock)
     assert proc.returncode == 0, proc.stdout
     assert "Total Errors:   0" in proc.stdout, proc.stdout
 
@@ -229,7 +235,7 @@ def test_the_package_installs_where_the_engines_look():
 
 
 @pytest.mark.skipif(INSTALLED != "purged", reason="after apt-get purge")
-def test_purge_leaves_nothing_behind(system_icinga):
+def test_purge_leaves_nothing_behind(system_icinga, stock):
     state = subprocess.run(["dpkg-query", "-W", PACKAGE], capture_output=True, check=False)
     assert state.returncode != 0, "dpkg still knows the package (config files left?)"
     package = next((ROOT / "dist").glob(f"{PACKAGE}_*_all.deb"))
@@ -248,6 +254,6 @@ def test_purge_leaves_nothing_behind(system_icinga):
     proc = system_icinga(ONE_SERVICE).validate()
     assert proc.returncode != 0
     assert "Validation failed for object" in proc.stdout, proc.stdout
-    proc = validate_nagios()
+    proc = validate_nagios(stock)
     assert proc.returncode != 0
     assert "check_smtp_helo!-w 1 -c 2' specified in service 'SMTP'" in proc.stdout, proc.stdout

@@ -1,9 +1,8 @@
 """Integration: the shipped Nagios configuration, validated and run by Debian's nagios4.
 
 Nagios runs from a private directory in the foreground and drops root to user nagios. Its
-base configuration stands in for a stock install (generic-host, generic-service, 24x7,
-admins), on which the shipped template builds. What Nagios recorded is read from its service
-perfdata file and status.dat.
+objects build on Debian's stock templates, taken from the installed packages. What Nagios
+recorded is read from its service perfdata file and status.dat.
 """
 
 from __future__ import annotations
@@ -14,11 +13,20 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from engines import PrivateEngine, broken_copy, records
+from engines import (
+    NAGIOS,
+    PrivateEngine,
+    broken_copy,
+    changes,
+    nagios_paths,
+    records,
+    snapshot,
+    system_state_stand_ins,
+)
 from helpers import (
     ROOT,
     TIME,
-    owned_by,
+    TIME_PATTERN,
     parse_perfdata,
     unavailable,
 )
@@ -26,85 +34,29 @@ from servers import smtpd
 
 pytestmark = pytest.mark.integration
 
-NAGIOS = "/usr/sbin/nagios4"
 SHIPPED = ROOT / "icinga-config" / "nagios"
-STOCK = """\
-define timeperiod {
-    timeperiod_name 24x7
-    alias           24 Hours A Day, 7 Days A Week
-    sunday          00:00-24:00
-    monday          00:00-24:00
-    tuesday         00:00-24:00
-    wednesday       00:00-24:00
-    thursday        00:00-24:00
-    friday          00:00-24:00
-    saturday        00:00-24:00
-}
-define command {
-    command_name    notify-none
-    command_line    /bin/true
-}
-define command {
-    command_name    check-host-alive
-    command_line    $USER1$/check_ping -H $HOSTADDRESS$ -w 3000.0,80% -c 5000.0,100% -p 5
-}
-define contact {
-    contact_name                    nagiosadmin
-    service_notification_period     24x7
-    host_notification_period        24x7
-    service_notification_options    w,u,c,r
-    host_notification_options       d,u,r
-    service_notification_commands   notify-none
-    host_notification_commands      notify-none
-}
-define contactgroup {
-    contactgroup_name   admins
-    alias               Nagios Administrators
-    members             nagiosadmin
-}
-define host {
-    name                    generic-host
-    check_command           check-host-alive
-    max_check_attempts      10
-    check_period            24x7
-    notification_interval   0
-    notification_period     24x7
-    contact_groups          admins
-    register                0
-}
-define service {
-    name                    generic-service
-    check_period            24x7
-    max_check_attempts      3
-    check_interval          10
-    retry_interval          2
-    notification_interval   0
-    notification_period     24x7
-    contact_groups          admins
-    register                0
-}
-"""
+# Debian's stock object configuration, from the installed packages: the templates
+# (generic-host, generic-service, linux-server), time periods, contacts and commands of
+# nagios4-common, and monitoring-plugins' check-host-alive.
+STOCK = (
+    "nagios4-common/etc/nagios4/objects/commands.cfg",
+    "nagios4-common/etc/nagios4/objects/contacts.cfg",
+    "nagios4-common/etc/nagios4/objects/timeperiods.cfg",
+    "nagios4-common/etc/nagios4/objects/templates.cfg",
+    "monitoring-plugins-basic/usr/share/monitoring-plugins/templates-basic/ping.cfg",
+)
 RECORD = (
     "SERVICE::$SERVICEDESC$\\tSTATE::$SERVICESTATE$\\tOUTPUT::$SERVICEOUTPUT$"
     "\\tPERFDATA::$SERVICEPERFDATA$"
 )
 MAIN = """\
-log_file={var}/nagios.log
-cfg_file={etc}/stock.cfg
 {cfg_files}
 resource_file={etc}/resource.cfg
-object_cache_file={var}/objects.cache
-precached_object_file={var}/objects.precache
-status_file={var}/status.dat
-status_update_interval=1
+{paths}status_update_interval=1
 nagios_user=nagios
 nagios_group=nagios
 check_external_commands=0
-lock_file={var}/nagios.lock
-temp_file={var}/nagios.tmp
-temp_path={var}
-check_result_path={var}/checkresults
-state_retention_file={var}/retention.dat
+enable_notifications=0
 retain_state_information=0
 interval_length=1
 service_inter_check_delay_method=n
@@ -120,22 +72,23 @@ use_syslog=0
 class Nagios(PrivateEngine):
     """A private Nagios 4 with the shipped files (or a broken copy of them)."""
 
-    def __init__(self, plugins: Path, shipped: Path, files: list[str], extra: str = "") -> None:
+    def __init__(
+        self, plugins: Path, stock: Path, shipped: Path, files: list[str], extra: str = ""
+    ) -> None:
         if not Path(NAGIOS).exists():
             unavailable("Debian's nagios4 is not installed (.ci/run installs it)")
         super().__init__("nagios")
         self.etc, self.var = self.base / "etc", self.base / "var"
-        owned_by("nagios", self.var, self.var / "checkresults")
         self.etc.mkdir()
-        (self.etc / "stock.cfg").write_text(STOCK)
         (self.etc / "resource.cfg").write_text(f"$USER1$={plugins}\n")
-        cfg_files = [shipped / name for name in files]
+        cfg_files = [stock / name for name in STOCK] + [shipped / name for name in files]
         if extra:
             (self.etc / "test.cfg").write_text(extra)
             cfg_files.append(self.etc / "test.cfg")
         self.main = self.etc / "nagios.cfg"
         self.main.write_text(
             MAIN.format(
+                paths=nagios_paths(self.var),
                 var=self.var,
                 etc=self.etc,
                 record=RECORD,
@@ -162,6 +115,11 @@ class Nagios(PrivateEngine):
         self.run_until([NAGIOS, str(self.main)], checked)
         return seen["records"], seen["status"]
 
+    def started(self) -> bool:
+        """Nagios is up: its query handler and workers are running."""
+        log = self.base / "daemon.log"
+        return log.exists() and "Successfully launched command file worker" in log.read_text()
+
     def _status(self) -> dict[str, dict[str, str]]:
         path = self.var / "status.dat"
         text = path.read_text(errors="replace") if path.exists() else ""
@@ -181,9 +139,9 @@ SHIPPED_FILES = [
 
 
 @pytest.fixture
-def nagios_factory(engine_plugins, made_engines):
+def nagios_factory(engine_plugins, stock, made_engines):
     def make(shipped: Path = SHIPPED, files: list[str] = SHIPPED_FILES, extra: str = ""):
-        made_engines.append(Nagios(engine_plugins, shipped, files, extra))
+        made_engines.append(Nagios(engine_plugins, stock, shipped, files, extra))
         return made_engines[-1]
 
     return make
@@ -219,7 +177,7 @@ def test_a_broken_copy_fails_validation(nagios_factory, file, old, new, error):
 
 E2E = """
 define host {{
-    use                     generic-host
+    use                     linux-server
     host_name               mail.test
     address                 127.0.0.1
     active_checks_enabled   0
@@ -253,17 +211,17 @@ def test_nagios_runs_the_shipped_command(nagios_factory):
     # Nagios turns ';' in plugin output into ':', so the status line has none to lose.
     tail = ", banner: 220 mx.test ESMTP aiosmtpd, helo: 250 mx.test"
     expected = {
-        "smtp-ok": ("OK", "0", f"SMTP OK - 127.0.0.1:{ok_port} answered in {TIME}s{tail}", "1;2"),
+        "smtp-ok": ("OK", "0", f"SMTP OK - 127.0.0.1:{ok_port} answered in {TIME}{tail}", "1;2"),
         "smtp-slow": (
             "WARNING",
             "1",
-            f"SMTP WARNING - 127.0.0.1:{slow_port} answered in {TIME}s: response time outside "
+            f"SMTP WARNING - 127.0.0.1:{slow_port} answered in {TIME}: response time outside "
             f"warning range 0.2{tail}",
             "0.2;5",
         ),
     }
     for service, (state, code, line, thresholds) in expected.items():
-        pattern = re.escape(line).replace(re.escape(TIME), r"\d+\.\d{3}")
+        pattern = re.escape(line).replace(re.escape(TIME), TIME_PATTERN)
         record, current = records[service], status[service]
         assert record["STATE"] == state, record
         assert re.fullmatch(pattern, record["OUTPUT"]), record
@@ -273,3 +231,49 @@ def test_nagios_runs_the_shipped_command(nagios_factory):
             items = parse_perfdata(perfdata)
             assert set(items) == {"banner", "connect", "dns", "helo", "time"}, perfdata
             assert f"time={items['time'].value}s;{thresholds};0;10" in perfdata
+
+
+QUIET = """
+define host {
+    use                     linux-server
+    host_name               quiet.test
+    address                 127.0.0.1
+    active_checks_enabled   0
+}
+define service {
+    use                     smtp-helo-service
+    host_name               quiet.test
+    service_description     smtp-quiet
+    active_checks_enabled   0
+    check_command           check_smtp_helo!-p 1
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("left_out", "changed"),
+    [
+        (None, None),
+        ("query_socket", "var_lib_nagios4/rw"),
+        ("check_result_path", "var_lib_nagios4/spool/checkresults"),
+    ],
+    ids=["every path set", "query_socket left out", "check_result_path left out"],
+)
+def test_a_private_nagios_writes_to_system_paths_only_when_one_is_left_out(
+    nagios_factory, left_out, changed
+):
+    """Nagios runs where stand-ins take the place of the system state directories: with
+    every path setting in its own directory nothing there changes, and the snapshot that
+    guards the session sees a setting left to its system default."""
+    nagios = nagios_factory(files=["smtp_helo-commands.cfg", "smtp_helo-services.cfg"], extra=QUIET)
+    if left_out:
+        main = nagios.main.read_text()
+        nagios.main.write_text(re.sub(rf"^{left_out}=.*\n", "", main, count=1, flags=re.M))
+    with system_state_stand_ins() as (prefix, copies):
+        before = snapshot(copies)
+        nagios.run_until([*prefix, NAGIOS, str(nagios.main)], nagios.started)
+        found = changes(before, snapshot(copies))
+    if changed is None:
+        assert found == []
+    else:
+        assert any(changed in line for line in found), found

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import shutil
+import sys
 
 import postfix
 import pytest
@@ -65,7 +66,7 @@ def test_plain_ok(mta):
     server, _ca = mta
     run = check_postfix(server.plain, "-w", "1", "-c", "2")
     assert_status(
-        run, 0, f"SMTP OK - localhost:{server.plain} (127.0.0.1) answered in {TIME}s, {BANNER}"
+        run, 0, f"SMTP OK - localhost:{server.plain} (127.0.0.1) answered in {TIME}, {BANNER}"
     )
     assert_phases(run, PLAIN, time_thresholds=("1", "2"))
 
@@ -76,7 +77,7 @@ def test_starttls_ok(mta):
     assert_status(
         run,
         0,
-        f"SMTP OK - localhost:{server.plain} (127.0.0.1) answered in {TIME}s, "
+        f"SMTP OK - localhost:{server.plain} (127.0.0.1) answered in {TIME}, "
         f"{BANNER}, tls: TLSv1.3 (certificate expires in 90 days)",
     )
     assert set(run.perfdata) == TLS
@@ -89,7 +90,7 @@ def test_wrapper_mode_tls_ok(mta):
     assert_status(
         run,
         0,
-        f"SMTP OK - 127.0.0.1:{server.smtps} answered in {TIME}s, {BANNER}, "
+        f"SMTP OK - 127.0.0.1:{server.smtps} answered in {TIME}, {BANNER}, "
         "tls: TLSv1.3 (certificate expires in 90 days)",
     )
     assert set(run.perfdata) == TLS
@@ -112,7 +113,7 @@ def test_certificate_days_above_the_certificate_life(mta, mode, days, code, reas
     assert_status(
         run,
         code,
-        f"SMTP {state} - localhost:{port} (127.0.0.1) answered in {TIME}s: "
+        f"SMTP {state} - localhost:{port} (127.0.0.1) answered in {TIME}: "
         f"{reason}, {BANNER}, tls: TLSv1.3 (certificate expires in 90 days)",
     )
     assert set(run.perfdata) == TLS
@@ -127,7 +128,9 @@ def test_unknown_ca_is_critical(mta):
         run,
         2,
         f"SMTP CRITICAL - localhost:{server.smtps} (127.0.0.1): TLS certificate "
-        "not trusted: unable to get local issuer certificate",
+        "not trusted: unable to get local issuer certificate"
+        + (", no intermediate sent" if sys.version_info >= (3, 10) else "")
+        + " (private CA? use --ca-file)",
     )
 
 
@@ -140,7 +143,7 @@ def test_strict_postfix_accepts_the_email_domain_and_rejects_a_bare_name(mta):
         run,
         2,
         f"SMTP CRITICAL - localhost:{server.plain} (127.0.0.1) answered in "
-        f"{TIME}s: EHLO reply is not 250, banner: 220 mx.postfix.test ESMTP Postfix, "
+        f"{TIME}: EHLO reply is not 250, banner: 220 mx.postfix.test ESMTP Postfix, "
         "helo: 504 5.5.2 <vm>: Helo command rejected: need fully-qualified hostname",
     )
     run = check_postfix(server.plain)  # the default argument

@@ -18,7 +18,7 @@ from check_smtp_helo.base import printable, safe
 from check_smtp_helo.cli import Derived
 from check_smtp_helo.names import helo_argument, parse_host
 from check_smtp_helo.options import parse
-from check_smtp_helo.plugin import decimal, number, range_text
+from check_smtp_helo.plugin import decimal, duration, number, range_text
 from check_smtp_helo.smtp import Channel, Reply, Target, _Clock, address_literal
 from check_smtp_helo.tls import days_from_civil, parse_certificate
 
@@ -38,6 +38,15 @@ def test_printable_makes_server_text_safe():
 )
 def test_safe_text_is_one_clipped_line_without_semicolons(text, limit, shown):
     assert safe(text, limit) == shown
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0.0004, "0.4 ms"), (0.00004, "0.0 ms"), (0.0475, "47.5 ms"), (0.99994, "999.9 ms"),
+     (0.99996, "1.000s"), (1.5, "1.500s"), (12.25, "12.250s")],
+)  # fmt: skip
+def test_the_status_line_gives_milliseconds_below_one_second(seconds, text):
+    assert duration(seconds) == text
 
 
 @pytest.mark.parametrize(
@@ -160,7 +169,8 @@ def test_certificate_reader_agrees_with_the_ssl_module(tmp_path):
     assert facts["alt_names"] == ["DNS:mx.example.com", "IP:192.0.2.7", "IP:2001:db8::7"]
     assert facts["subject"].startswith("O=trustme v") and ", OU=Testing cert #" in facts["subject"]
     assert facts["issuer"].startswith("O=trustme v") and ", OU=Testing CA #" in facts["issuer"]
-    assert parse_certificate(b"") == {}
+    with pytest.raises(ValueError, match="runs past the end"):
+        parse_certificate(b"")
 
 
 @pytest.mark.parametrize(
@@ -176,3 +186,15 @@ def test_layers_import_downwards_only():
     code = "import sys, check_smtp_helo.tls; print('check_smtp_helo.smtp' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout == "False\n"
+
+
+@pytest.mark.parametrize(
+    "thresholds",
+    [("-w", "1", "-c", "1"), ("-w", "1", "-c", "2"), ("-w", "~:2", "-c", "1"),
+     ("-w", "@1:2", "-c", "0.5"), ("-w", "1:3", "-c", "2"), ("-w", "2"), ("-c", "1")],
+)  # fmt: skip
+def test_thresholds_other_than_warning_above_critical_are_taken(thresholds):
+    options = parse(["-H", "mx.example.com", *thresholds])
+    given = dict(zip(thresholds[::2], thresholds[1::2]))
+    assert str(options.warning) == given.get("-w", "")
+    assert str(options.critical) == given.get("-c", "")
