@@ -1,10 +1,10 @@
 """make pyz: dist/check_smtp_helo.pyz, the plugin as one file for Debian's /usr/bin/python3.
 
 nagiosplugin and idna are inside (vendored, with their licences), so the file runs where
-nothing else is installed, and always on the versions it was tested with. The modules are stored with
-their bytecode for the target interpreter, beside the sources, where zipimport looks for it:
-a check run by user nagios cannot write a cache, and compiling every module on every run
-would cost more than the whole check. The bytecode is "unchecked-hash": the archive never
+nothing else is installed, and always on the versions it was tested with. The modules are
+stored with their bytecode for the target interpreter, beside the sources, where zipimport
+looks for it: a check run by user nagios cannot write a cache, and compiling every module on
+every run would cost more than the whole check. The bytecode is "unchecked-hash": the archive never
 changes, so there is nothing to check. Another Python version ignores it and compiles.
 The archive is stored, not deflated: inflating every module cost about 2 ms a run (make bench).
 
