@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from engines import PrivateEngine, records
-from helpers import ROOT, owned_by, private_directory, unavailable
+from helpers import ROOT, TIME_PATTERN, owned_by, private_directory, unavailable
 from test_icinga import perfdata_writer
 from test_postfix import BANNER, mta  # noqa: F401 -- the private Postfix, a fixture
 
@@ -54,7 +54,7 @@ def test_plain_check_as_nagios(mta):  # noqa: F811
     assert proc.returncode == 0, proc
     status = proc.stdout.splitlines()[0]
     assert re.fullmatch(
-        rf"SMTP OK - localhost:{server.plain} \(127\.0\.0\.1\) answered in \d+\.\d{{3}}s, "
+        rf"SMTP OK - localhost:{server.plain} \(127\.0\.0\.1\) answered in {TIME_PATTERN}, "
         rf"{re.escape(BANNER)} \| .* time=\d+\.\d{{6}}s;1;2;0;10",
         status,
     ), status
@@ -173,7 +173,7 @@ def test_icinga_runs_the_one_service(mta, system_icinga):  # noqa: F811
     record = seen["smtp"]
     assert record["STATE"] == "OK", record
     assert re.fullmatch(
-        rf"SMTP OK - 127\.0\.0\.1:{server.plain} answered in \d+\.\d{{3}}s, {re.escape(BANNER)}",
+        rf"SMTP OK - 127\.0\.0\.1:{server.plain} answered in {TIME_PATTERN}, {re.escape(BANNER)}",
         record["OUTPUT"].strip(),
     ), record
 
