@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from engines import PrivateEngine, records
+from engines import NAGIOS_PATHS, PrivateEngine, icinga_paths, nagios_paths, records
 from helpers import ROOT, TIME_PATTERN, owned_by, private_directory, unavailable
 from test_icinga import perfdata_writer
 from test_postfix import BANNER, mta  # noqa: F401 -- the private Postfix, a fixture
@@ -110,16 +110,13 @@ class SystemIcinga(PrivateEngine):
             (self.etc / "test-observe.conf").write_text(writer)
             with (self.etc / "icinga2.conf").open("a") as main:
                 main.write('include "test-observe.conf"\n')
-        self.directories = {name: self.base / name.lower().removesuffix("dir")
-                            for name in ("DataDir", "LogDir", "CacheDir", "SpoolDir")}  # fmt: skip
-        self.directories["InitRunDir"] = self.base / "run"
-        owned_by("nagios", *self.directories.values(), self.perfdata)
+        self.paths = icinga_paths(self.base)
+        owned_by("nagios", self.perfdata)
         for path in (self.etc, *self.etc.rglob("*")):
             shutil.chown(path, "nagios", "nagios")
 
     def command(self, *extra: str) -> list[str]:
-        defines = [f"-D{name}={path}" for name, path in self.directories.items()]
-        defines += [f"-DConfigDir={self.etc}", f"-DZonesDir={self.etc / 'zones.d'}"]
+        defines = [*self.paths, f"-DConfigDir={self.etc}", f"-DZonesDir={self.etc / 'zones.d'}"]
         return [ICINGA, "daemon", "-c", str(self.etc / "icinga2.conf"), *defines, *extra]
 
     def validate(self) -> subprocess.CompletedProcess:
@@ -198,8 +195,11 @@ def validate_nagios(stock: Path) -> subprocess.CompletedProcess:
     etc = base / "nagios4"
     shutil.copytree(stock / "nagios4-common" / "etc" / "nagios4", etc, symlinks=True)
     (etc / "smtp.cfg").write_text(NAGIOS_SERVICE)
+    # its own configuration, and every state, log and spool path private
     main = (etc / "nagios.cfg").read_text().replace("/etc/nagios4/", f"{etc}/")
-    (etc / "nagios.cfg").write_text(f"{main}\ncfg_file={etc}/smtp.cfg\n")
+    kept = [line for line in main.splitlines() if line.split("=", 1)[0] not in NAGIOS_PATHS]
+    paths = nagios_paths(base / "var")
+    (etc / "nagios.cfg").write_text("\n".join(kept) + f"\n{paths}cfg_file={etc}/smtp.cfg\n")
     try:
         return subprocess.run([NAGIOS, "-v", str(etc / "nagios.cfg")], capture_output=True,
                               text=True, check=False)  # fmt: skip
