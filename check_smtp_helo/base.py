@@ -36,8 +36,10 @@ def safe(text: str, limit: int = SHOWN_TEXT) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-class DeadlineError(Exception):
-    """The -t deadline passed: raised by the timer's signal handler wherever the check is."""
+class DeadlineError(BaseException):
+    """The -t deadline passed: raised by the timer's signal handler wherever the check is.
+    A BaseException, as KeyboardInterrupt is: library code that catches Exception (logging
+    does, to report its own errors) must not swallow it."""
 
 
 def _expired(_signum: int, _frame: object) -> None:

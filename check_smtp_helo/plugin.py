@@ -175,7 +175,8 @@ def search_within_deadline(pattern: re.Pattern, lines: list[str]) -> bool:
         try:
             _signal.signal(_signal.SIGTERM, _signal.SIG_DFL)
             _signal.signal(_signal.SIGALRM, _signal.SIG_DFL)
-            _signal.setitimer(_signal.ITIMER_REAL, left)
+            if left < float("inf"):  # armed, as it is in every run of the plugin
+                _signal.setitimer(_signal.ITIMER_REAL, left)
             os.write(write_end, b"1" if any(map(pattern.search, lines)) else b"0")
         finally:
             os._exit(0)
@@ -366,25 +367,32 @@ def _tls_lines(tls: TLSInfo) -> list[str]:
 class StatusLineOutput(Output):
     """nagiosplugin's output, but perfdata stays on the status line at every -v level,
     long output starts at -v (nagiosplugin's own verbosity then only decides tracebacks),
-    and every line but the perfdata is made safe() where nagiosplugin screens it."""
+    and every line but the perfdata is made safe(): the status line whoever sets it (also
+    nagiosplugin's own after an internal error), the rest where nagiosplugin screens it."""
 
     def __init__(self, logchan: logging.Handler, verbosity: int) -> None:
+        self.perfdata = ""
         super().__init__(logchan)
         self.verbosity = verbosity
 
+    @property
+    def status(self) -> str:
+        line = safe(self._status, STATUS_LINE)
+        return f"{line} {self.perfdata}" if self.perfdata else line
+
+    @status.setter
+    def status(self, text: str) -> None:
+        self._status = text
+
     def add(self, check):
         self.status = self.format_status(check)
-        perfdata = self.format_perfdata(check)
-        if perfdata:
-            self.status += " " + perfdata
+        self.perfdata = self.format_perfdata(check)
         if self.verbosity:
             self.add_longoutput(check.verbose_str)
 
     def _screen_chars(self, text: str, where: str) -> str:
-        if where == "perfdata":
+        if where in ("perfdata", "status line"):  # the status line is made safe() as a whole
             return super()._screen_chars(text, where)
-        if where == "status line":
-            return safe(text, STATUS_LINE)
         return "\n".join(safe(line, LONG_LINE) for line in text.splitlines())
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from helpers import owned_by, private_directory, unavailable
+from helpers import owned_by, private_directory, stop_process, unavailable
 
 ICINGA = "/usr/sbin/icinga2"
 NAGIOS = "/usr/sbin/nagios4"
@@ -237,12 +237,7 @@ class PrivateEngine:
                     assert daemon.poll() is None, log_path.read_text()
                     time.sleep(0.2)
             finally:
-                daemon.terminate()
-                try:
-                    daemon.wait(15)
-                except subprocess.TimeoutExpired:
-                    daemon.kill()
-                    daemon.wait()
+                stop_process(daemon)
         assert done(), log_path.read_text()
 
     def remove(self) -> None:

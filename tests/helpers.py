@@ -141,3 +141,14 @@ def owned_by(user: str, *directories: Path) -> None:
     for directory in directories:
         directory.mkdir(parents=True, exist_ok=True)
         shutil.chown(directory, user, user)
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 15) -> None:
+    """SIGTERM a daemon by its PID and wait; SIGKILL when it will not go in time."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
 
-from helpers import private_directory, unavailable
+from helpers import private_directory, stop_process, unavailable
 from servers import free_port
 
 MARIADBD = "/usr/sbin/mariadbd"
@@ -75,13 +74,8 @@ class MariaDB:
 
     def stop(self) -> None:
         """SIGTERM by PID, wait, SIGKILL if it will not go; then remove the directory."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop_process(self.process, 30)
         shutil.rmtree(self.base, ignore_errors=True)
 
     def log(self) -> str:

@@ -3,15 +3,18 @@ SIGTERM, the EHLO argument the machine's name gives, the line limit."""
 
 from __future__ import annotations
 
+import array
+import fcntl
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import termios
 import time
-from pathlib import Path
 
 import pytest
+import trustme
 from helpers import CHECK, HELO, LOOPBACK, assert_status, check_server, run_check, unavailable
 from servers import Peer, ScriptedServer, free_port
 
@@ -64,12 +67,21 @@ def test_a_pattern_that_matches_in_time_still_judges():
 )  # fmt: skip
 def test_every_bad_value_is_one_unknown_line_at_parse_time(args, message):
     port = free_port()
-    run = run_check("-H", LOOPBACK, "-p", str(port), "-t", "1", *args)
+    run = check_server(port, "-t", "1", *args, helo=False)
     if message is None:
         assert run.code == 2, run  # read as a value: the check ran (nothing listens)
         return
     assert_status(run, 3, f"SMTP UNKNOWN - {message}")
     assert run.lines == [run.status] and run.stderr == "", run
+
+
+def test_tls_set_up_and_the_ca_file_are_inside_the_deadline(tmp_path):
+    """Loading ssl, the CA store and --ca-file takes milliseconds: more than -t 0.001."""
+    ca_file = tmp_path / "ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(ca_file))
+    args = ("-S", "--ca-file", str(ca_file), "-t", "0.001", "--timeout-state", "unknown")
+    run = run_check("-H", LOOPBACK, "-p", str(free_port()), *args)
+    assert_status(run, 3, "SMTP UNKNOWN - check aborted after 0.001s")
 
 
 @pytest.fixture
@@ -119,8 +131,12 @@ def test_the_exit_code_is_the_state_with_a_broken_pipe():
     assert (proc.returncode, stderr) == (0, b"")
 
 
-def _blocked_on_stdout(pid: int) -> bool:
-    return "pipe" in Path(f"/proc/{pid}/wchan").read_text()
+def _full(pipe: int) -> bool:
+    """Does the pipe hold so much that the writer's next line (about 1 KB) cannot go in?"""
+    capacity = fcntl.fcntl(pipe, getattr(fcntl, "F_GETPIPE_SZ", 1032))  # named from 3.10 on
+    queued = array.array("i", [0])
+    fcntl.ioctl(pipe, termios.FIONREAD, queued)
+    return queued[0] > capacity - 2048
 
 
 def test_sigterm_while_output_is_blocked_ends_with_one_clean_line():
@@ -133,9 +149,9 @@ def test_sigterm_while_output_is_blocked_ends_with_one_clean_line():
             stderr=subprocess.PIPE,
         )
         deadline = time.monotonic() + 10
-        while not _blocked_on_stdout(proc.pid) and time.monotonic() < deadline:
+        while not _full(proc.stdout.fileno()) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert _blocked_on_stdout(proc.pid), "the plugin never blocked on its stdout"
+        assert _full(proc.stdout.fileno()), "the plugin never filled its stdout"
         proc.send_signal(signal.SIGTERM)
         stdout, stderr = proc.communicate(timeout=10)
     lines = stdout.decode("ascii").splitlines()

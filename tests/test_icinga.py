@@ -42,7 +42,7 @@ object Endpoint NodeName {{}}
 object Zone "master" {{ endpoints = [ NodeName ] }}
 object Zone "global-templates" {{ global = true }}
 """
-# Where a distributed setup keeps each shipped file (README: "Distributed").
+# Where a distributed setup keeps each shipped file (README: "Distributed monitoring").
 LAYOUT = {
     "global-templates": ["smtp_helo-command.conf", "smtp_helo-services.conf"],
     "master": ["smtp_helo-example-hosts.conf", "smtp_helo-distributed-example.conf"],
@@ -131,7 +131,7 @@ def icinga_factory(engine_plugins, stock, made_engines):
 def test_shipped_configuration_validates(icinga_factory):
     proc = icinga_factory().validate()
     assert proc.returncode == 0, proc.stdout
-    assert "Instantiated 5 Services." in proc.stdout  # 4 example services, 1 from the agent
+    assert "Instantiated 6 Services." in proc.stdout  # 4 example services, 2 on the agent
     assert "Finished validating the configuration file(s)." in proc.stdout
 
 

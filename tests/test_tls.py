@@ -13,12 +13,20 @@ import sys
 
 import pytest
 import trustme
-from helpers import CHECK, TIME, assert_phases, assert_status, assert_within, run_check
+from helpers import (
+    CHECK,
+    HELO,
+    TIME,
+    assert_phases,
+    assert_status,
+    assert_within,
+    check_server,
+    run_check,
+)
 from servers import Peer, ScriptedServer, smtpd
 
 BANNER = "220 mx.test ESMTP aiosmtpd"
 TLS_PHASES = {"dns", "connect", "tls", "banner", "helo", "time", "cert_days"}
-HELO = ["-F", "monitor.example.com"]
 NOW = datetime.datetime.now(datetime.timezone.utc)
 
 
@@ -75,19 +83,8 @@ def ok_line(host: str, port: int, days: int = 90) -> str:
 
 @pytest.mark.parametrize("mode", ["-S", "--starttls"])
 def test_starttls_ok_with_private_ca(pki, starttls_server, mode):
-    run = run_check(
-        "-H",
-        "localhost",
-        "-p",
-        str(starttls_server),
-        mode,
-        "--ca-file",
-        pki.ca_file,
-        "-w",
-        "1",
-        "-c",
-        "2",
-        *HELO,
+    run = check_server(
+        starttls_server, mode, "--ca-file", pki.ca_file, "-w", "1", "-c", "2", host="localhost"
     )
     assert_status(run, 0, ok_line("localhost", starttls_server))
     assert set(run.perfdata) == TLS_PHASES
@@ -100,36 +97,21 @@ def test_starttls_ok_with_private_ca(pki, starttls_server, mode):
 
 @pytest.mark.parametrize("mode", ["-s", "--ssl", "--tls"])
 def test_implicit_tls_ok(pki, smtps_server, mode):
-    run = run_check(
-        "-H", "localhost", "-p", str(smtps_server), mode, "--ca-file", pki.ca_file, *HELO
-    )
+    run = check_server(smtps_server, mode, "--ca-file", pki.ca_file, host="localhost")
     assert_status(run, 0, ok_line("localhost", smtps_server))
     assert set(run.perfdata) == TLS_PHASES
 
 
 def test_certificate_checked_against_ip_literal(pki, starttls_server):
-    run = run_check(
-        "-H", "127.0.0.1", "-p", str(starttls_server), "-S", "--ca-file", pki.ca_file, *HELO
-    )
+    run = check_server(starttls_server, "-S", "--ca-file", pki.ca_file)
     assert_status(run, 0, ok_line("127.0.0.1", starttls_server))
 
 
 def test_sni_names_the_certificate_to_verify(pki):
     with smtpd(ident="ESMTP aiosmtpd", tls_context=pki.context("mail.example.net")) as port:
-        run = run_check(
-            "-H",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "-S",
-            "--ca-file",
-            pki.ca_file,
-            "--sni",
-            "mail.example.net",
-            *HELO,
-        )
+        run = check_server(port, "-S", "--ca-file", pki.ca_file, "--sni", "mail.example.net")
         assert_status(run, 0, ok_line("127.0.0.1", port))
-        run = run_check("-H", "127.0.0.1", "-p", str(port), "-S", "--ca-file", pki.ca_file, *HELO)
+        run = check_server(port, "-S", "--ca-file", pki.ca_file)
     assert_status(
         run,
         2,
@@ -150,11 +132,8 @@ def test_sni_names_the_certificate_to_verify(pki):
 def test_certificate_days_keep_the_smtp_result(
     pki, starttls_server, days_option, code, reason, thresholds
 ):
-    run = run_check(
-        "-H",
-        "localhost",
-        "-p",
-        str(starttls_server),
+    run = check_server(
+        starttls_server,
         "-S",
         "--ca-file",
         pki.ca_file,
@@ -162,7 +141,7 @@ def test_certificate_days_keep_the_smtp_result(
         days_option,
         "-w",
         "1",
-        *HELO,
+        host="localhost",
     )
     state = ["OK", "WARNING", "CRITICAL"][code]
     line = ok_line("localhost", starttls_server).replace("SMTP OK", f"SMTP {state}")
@@ -175,9 +154,7 @@ def test_certificate_days_keep_the_smtp_result(
 
 
 def test_verbose_describes_the_tls_session_and_certificate(pki, starttls_server):
-    run = run_check(
-        "-H", "localhost", "-p", str(starttls_server), "-S", "--ca-file", pki.ca_file, "-v", *HELO
-    )
+    run = check_server(starttls_server, "-S", "--ca-file", pki.ca_file, "-v", host="localhost")
     assert run.code == 0, run
     tls = [line for line in run.long if line.startswith(("TLS:", "certificate"))]
     assert tls[0].startswith("TLS: TLSv1.3, cipher TLS_")
@@ -236,7 +213,7 @@ def test_plain_check_never_imports_ssl(starttls_server):
 def test_verification_failures_are_critical(pki, names, days, ca_file, reason):
     with smtpd(ident="ESMTP aiosmtpd", tls_context=pki.context(*names, days=days)) as port:
         extra = ["--ca-file", pki.ca_file] if ca_file else []
-        run = run_check("-H", "localhost", "-p", str(port), "-S", *extra, *HELO)
+        run = check_server(port, "-S", *extra, host="localhost")
     assert_status(
         run,
         2,
@@ -253,7 +230,7 @@ def test_self_signed_certificate_is_critical(pki, tmp_path):
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
     with smtpd(ident="ESMTP aiosmtpd", ssl_context=context) as port:
-        run = run_check("-H", "localhost", "-p", str(port), "-s", "--ca-file", pki.ca_file, *HELO)
+        run = check_server(port, "-s", "--ca-file", pki.ca_file, host="localhost")
     assert_status(
         run,
         2,
@@ -272,7 +249,7 @@ def test_certificate_not_yet_valid_is_critical(pki):
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     leaf.configure_cert(context)
     with smtpd(ident="ESMTP aiosmtpd", tls_context=context) as port:
-        run = run_check("-H", "localhost", "-p", str(port), "-S", "--ca-file", pki.ca_file, *HELO)
+        run = check_server(port, "-S", "--ca-file", pki.ca_file, host="localhost")
     assert_status(
         run,
         2,
@@ -298,16 +275,14 @@ def test_time_left_in_words(pki, hours, words):
     now = datetime.datetime.now(datetime.timezone.utc)  # not NOW: minutes count here
     context = pki.context(days=hours / 24, now=now)
     with smtpd(ident="ESMTP aiosmtpd", tls_context=context) as port:
-        run = run_check("-H", "localhost", "-p", str(port), "-S", "--ca-file", pki.ca_file, *HELO)
+        run = check_server(port, "-S", "--ca-file", pki.ca_file, host="localhost")
     assert run.code == 0, run
     assert run.status.endswith(f"tls: TLSv1.3 (certificate expires in {words})"), run
 
 
 def test_certificate_expiring_in_a_few_days(pki):
     with smtpd(ident="ESMTP aiosmtpd", tls_context=pki.context(days=5.5)) as port:
-        run = run_check(
-            "-H", "localhost", "-p", str(port), "-S", "--ca-file", pki.ca_file, "-D", "30,14", *HELO
-        )
+        run = check_server(port, "-S", "--ca-file", pki.ca_file, "-D", "30,14", host="localhost")
     assert_status(
         run,
         2,
@@ -322,12 +297,12 @@ def test_certificate_expiring_in_a_few_days(pki):
 def test_insecure_skips_verification_but_judges_expiry(pki):
     stranger = trustme.CA()
     with smtpd(ident="ESMTP aiosmtpd", tls_context=pki.context("wrong.example", ca=stranger)) as p:
-        run = run_check("-H", "localhost", "-p", str(p), "-S", "--insecure", "-v", *HELO)
+        run = check_server(p, "-S", "--insecure", "-v", host="localhost")
     assert_status(run, 0, ok_line("localhost", p))
     assert any(line.endswith("bits), certificate NOT verified (--insecure)") for line in run.long)
     assert "certificate alternative names: DNS:wrong.example" in run.long
     with smtpd(ident="ESMTP aiosmtpd", tls_context=pki.context(days=-3.5, ca=stranger)) as p:
-        run = run_check("-H", "localhost", "-p", str(p), "-S", "--insecure", *HELO)
+        run = check_server(p, "-S", "--insecure", host="localhost")
     assert_status(
         run,
         2,
@@ -340,7 +315,7 @@ def test_insecure_skips_verification_but_judges_expiry(pki):
 
 def test_starttls_not_offered_is_critical_and_says_quit():
     with smtpd(ident="ESMTP aiosmtpd") as port:
-        run = run_check("-H", "127.0.0.1", "-p", str(port), "-S", "-vv", *HELO)
+        run = check_server(port, "-S", "-vv")
     assert_status(
         run,
         2,
@@ -411,7 +386,7 @@ STARTTLS_FAULTS = [
 )
 def test_starttls_faults_are_critical_within_the_timeout(reply, then, reason, timed_out):
     with ScriptedServer(starttls_peer(reply, then)) as peer:
-        run = run_check("-H", "127.0.0.1", "-p", str(peer.port), "-S", "-t", "2", *HELO)
+        run = check_server(peer.port, "-S", "-t", "2")
     assert_status(
         run,
         2,
@@ -431,7 +406,7 @@ def test_plain_server_on_an_implicit_tls_check():
         peer.hold()
 
     with ScriptedServer(plain) as peer:
-        run = run_check("-H", "127.0.0.1", "-p", str(peer.port), "-s", "-t", "2", *HELO)
+        run = check_server(peer.port, "-s", "-t", "2")
     assert_status(
         run,
         2,
@@ -442,7 +417,7 @@ def test_plain_server_on_an_implicit_tls_check():
 
 
 def test_tls_server_on_a_plain_check(smtps_server):
-    run = run_check("-H", "127.0.0.1", "-p", str(smtps_server), "-t", "2", *HELO)
+    run = check_server(smtps_server, "-t", "2")
     assert_status(
         run,
         2,
@@ -454,18 +429,7 @@ def test_tls_server_on_a_plain_check(smtps_server):
 
 def test_stalled_implicit_handshake_takes_the_timeout_state():
     with ScriptedServer(_stall) as peer:
-        run = run_check(
-            "-H",
-            "127.0.0.1",
-            "-p",
-            str(peer.port),
-            "-s",
-            "-t",
-            "1",
-            "--timeout-state",
-            "unknown",
-            *HELO,
-        )
+        run = check_server(peer.port, "-s", "-t", "1", "--timeout-state", "unknown")
     assert_status(run, 3, f"SMTP UNKNOWN - 127.0.0.1:{peer.port}: no TLS handshake within 1s")
     assert_within(run, 1)
 

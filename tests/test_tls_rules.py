@@ -29,7 +29,7 @@ from certificates import (
     utc_time,
     write_pem,
 )
-from helpers import HELO, TIME, assert_status, run_check
+from helpers import TIME, assert_status, check_server
 from servers import Peer, ScriptedServer, smtpd
 
 from check_smtp_helo.tls import TLSInfo, parse_certificate, trust_system_cas
@@ -52,7 +52,7 @@ def ca_file(root, tmp_path_factory) -> str:
 def check(context: ssl.SSLContext, *args: str, host: str = "localhost"):
     """Run the check with STARTTLS against aiosmtpd serving context."""
     with smtpd(ident="ESMTP aiosmtpd", tls_context=context) as port:
-        return run_check("-H", host, "-p", str(port), "-S", *HELO, *args), port
+        return check_server(port, "-S", *args, host=host), port
 
 
 def line(port: int, state: str, reason: str | None, tls: str) -> str:
@@ -255,7 +255,7 @@ def test_bundle_only_layout_is_trusted(root, tmp_path):
     environment = {"SSL_CERT_FILE": bundle, "SSL_CERT_DIR": str(certs)}
     leaf = issue("localhost", issuer=root, not_after=EXPIRY)
     with smtpd(ident="ESMTP aiosmtpd", tls_context=server_context(tmp_path / "s", leaf)) as port:
-        run = run_check("-H", "localhost", "-p", str(port), "-S", *HELO, env=environment)
+        run = check_server(port, "-S", host="localhost", env=environment)
     assert_status(run, 0, line(port, "OK", None, "TLSv1.3 (certificate expires in 89 days)"))
 
 
@@ -269,10 +269,10 @@ def test_hashed_directory_is_trusted(root, tmp_path):
     environment = {"SSL_CERT_FILE": str(tmp_path / "none.pem"), "SSL_CERT_DIR": str(hashed)}
     leaf = issue("localhost", issuer=root, not_after=EXPIRY)
     with smtpd(ident="ESMTP aiosmtpd", tls_context=server_context(tmp_path / "s", leaf)) as port:
-        run = run_check("-H", "localhost", "-p", str(port), "-S", *HELO, env=environment)
+        run = check_server(port, "-S", host="localhost", env=environment)
         assert run.code == 0, run
         environment["SSL_CERT_DIR"] = str(tmp_path)  # the CA is not there
-        run = run_check("-H", "localhost", "-p", str(port), "-S", *HELO, env=environment)
+        run = check_server(port, "-S", host="localhost", env=environment)
     assert run.code == 2, run
 
 
@@ -413,8 +413,8 @@ def test_tls_failures_in_words(root, ca_file, tmp_path, limits, after, status):
     leaf = issue("localhost", issuer=root, not_after=EXPIRY)
     script = starttls_then_tls(server_context(tmp_path, leaf, **limits), after)
     with ScriptedServer(script) as peer:
-        run = run_check("-H", "localhost", "-p", str(peer.port), "-S", "--ca-file", ca_file,
-                        "-vv", "-t", "5", *HELO)  # fmt: skip
+        args = ("-S", "--ca-file", ca_file, "-vv", "-t", "5")
+        run = check_server(peer.port, *args, host="localhost")
     assert_status(run, 2, f"SMTP CRITICAL - localhost:{peer.port} (127.0.0.1): {status}")
     assert "_ssl.c" not in run.status
     raw = [text for text in run.long if text.startswith("TLS: [SSL: ")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import datetime
+import io
 import logging
 import socket
 import ssl
@@ -18,7 +19,7 @@ from check_smtp_helo.base import printable, safe
 from check_smtp_helo.cli import Derived
 from check_smtp_helo.names import helo_argument, parse_host
 from check_smtp_helo.options import parse
-from check_smtp_helo.plugin import decimal, duration, number, range_text
+from check_smtp_helo.plugin import StatusLineOutput, decimal, duration, number, range_text
 from check_smtp_helo.smtp import Channel, Reply, Target, _Clock, address_literal
 from check_smtp_helo.tls import days_from_civil, parse_certificate
 
@@ -186,6 +187,14 @@ def test_layers_import_downwards_only():
     code = "import sys, check_smtp_helo.tls; print('check_smtp_helo.smtp' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout == "False\n"
+
+
+def test_the_status_line_is_safe_whoever_sets_it():
+    """nagiosplugin sets the status line itself after an internal error."""
+    output = StatusLineOutput(logging.StreamHandler(io.StringIO()), 0)
+    output.status = "SMTP UNKNOWN: ValueError: a;b|c\r\nd"
+    output.add_longoutput(["long;line"])
+    assert str(output) == "SMTP UNKNOWN: ValueError: a:b/c d\nlong:line\n"
 
 
 @pytest.mark.parametrize(
