@@ -1,5 +1,5 @@
 # check_smtp_helo: make demo | make test | make test-pythons | make lint | make fuzz | make bench
-#                  make dist | make deb | make pyz
+#                  make graphs | make dist | make deb | make pyz
 #
 # PYTHON builds .venv. The project is installed into it (not in editable mode), so the
 # tests run the console script exactly as an administrator's installation would.
@@ -19,7 +19,7 @@ SYSTEM_PYTHON ?= /usr/bin/python3
 VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' check_smtp_helo/__init__.py)
 PYZ     := dist/check_smtp_helo.pyz
 
-.PHONY: demo test test-pythons lint fuzz bench basket clean dist deb pyz
+.PHONY: demo test test-pythons lint fuzz bench basket graphs clean dist deb pyz
 
 # $(call venv,PYTHON,DIR): DIR is a venv of PYTHON with the project and its test and dev extras
 define venv
@@ -90,6 +90,12 @@ $(PYZ): $(STAMP) packaging/pyz.py
 basket: $(STAMP)
 	$(BIN)/python tools/director_basket.py > $(BASKET).new
 	mv $(BASKET).new $(BASKET)
+
+## make graphs: redraw README's graph (GRAPHS_OUTPUT, default docs/images/smtp_helo-graphite.png)
+## from a real run: Icinga 2 checks a slowing server for GRAPHS_MINUTES (2), GraphiteWriter,
+## carbon-cache, graphite-web and icingaweb2-module-graphite draw it. Needs root, like make test.
+graphs: $(STAMP)
+	$(BIN)/python -m pytest -q -s tests/make_graphs.py
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) build dist *.egg-info .pytest_cache .ruff_cache .mypy_cache .nox

@@ -30,8 +30,8 @@ def pyenv_bins() -> list[str]:
         if pyenv
         else ""
     )
-    versions = Path(root, "versions") if root else None
-    if versions is None or not versions.is_dir():
+    versions = Path(root or Path.home() / ".pyenv", "versions")
+    if not versions.is_dir():
         return []
     return [str(path / "bin") for path in sorted(versions.iterdir(), reverse=True)]
 

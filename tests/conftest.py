@@ -22,6 +22,9 @@ from engines import (
 from helpers import ROOT, private_directory, unavailable
 from hypothesis import HealthCheck, settings
 
+# The private daemons of the graph suites and their fixtures.
+pytest_plugins = ("graphstack",)
+
 SYSTEM_PYTHON = "/usr/bin/python3"
 
 

@@ -1,0 +1,74 @@
+<?php
+/*
+ * check_smtp_helo for PNP4Nagios. Copy to PNP's templates directory (share/templates/ of
+ * the installation, /usr/local/pnp4nagios/share/templates/ from source); PNP picks a
+ * template by the command name: check_smtp_helo with Nagios, smtp_helo with Icinga 2
+ * (link smtp_helo.php to this file).
+ *
+ * Graph 1: the phases of the conversation stacked in milliseconds, the response time as a
+ * line on top, the -w/-c thresholds as dashed lines. Graph 2: days left on the server
+ * certificate with the -D limits. A label that a check did not send is left out: a plain
+ * check has no tls, a failed one has no time; a new phase is one more entry in $phases.
+ */
+
+$phases = ['connect' => '#3b6fb6', 'tls' => '#8f5fbf', 'banner' => '#2ca02c', 'helo' => '#17becf'];
+$colours = ['time' => '#f0c419', 'warning' => '#ff8c00', 'critical' => '#e31a1c', 'days' => '#1b9e77'];
+
+// Data source number of each perfdata label this service sent
+$index = array_flip($NAME);
+
+// Dashed lines for the warning and critical limits of data source $i, wherever the series
+// $base has data, times $scale: the value as sent ('0.5'), or the lower end of a range ('30:', "alert below
+// 30" for -D). Lines rather than HRULEs, so that the axis reaches them.
+$warnLow = $WARN_MIN ?? [];
+$critLow = $CRIT_MIN ?? [];
+$rules = function ($i, $base, $scale, $unit) use ($WARN, $CRIT, $warnLow, $critLow, $colours) {
+    $rules = '';
+    foreach (['warning' => [$WARN, $warnLow], 'critical' => [$CRIT, $critLow]] as $kind => $given) {
+        foreach ($given as $values) {
+            if (isset($values[$i]) && is_numeric($values[$i])) {
+                $value = $values[$i] * $scale;
+                $rules .= "CDEF:$kind=$base,0,*,$value,+ "
+                    . "LINE1:$kind{$colours[$kind]}:\"$kind $value $unit\\n\":dashes ";
+                break;
+            }
+        }
+    }
+    return $rules;
+};
+
+$title = "$hostname / $servicedesc";
+$graph = 0;
+
+$stacked = array_intersect_key($phases, $index);
+if ($stacked || isset($index['time'])) {
+    $graph++;
+    $ds_name[$graph] = 'SMTP phases';
+    $opt[$graph] = "--vertical-label ms --lower-limit 0 --units-exponent 0 --title \"SMTP phases (ms): $title\"";
+    $def[$graph] = '';
+    $stack = '';
+    foreach ($stacked as $label => $colour) {
+        $i = $index[$label];
+        $def[$graph] .= "DEF:$label=$RRDFILE[$i]:$DS[$i]:AVERAGE CDEF:{$label}_ms=$label,1000,* "
+            . "AREA:{$label}_ms$colour:\"" . sprintf('%-8s', $label) . "\"$stack "
+            . "GPRINT:{$label}_ms:LAST:\"last %7.1lf ms\" GPRINT:{$label}_ms:MAX:\"max %7.1lf ms\\n\" ";
+        $stack = ':STACK';
+    }
+    if (isset($index['time'])) {
+        $i = $index['time'];
+        $def[$graph] .= "DEF:time=$RRDFILE[$i]:$DS[$i]:AVERAGE CDEF:time_ms=time,1000,* "
+            . "LINE2:time_ms{$colours['time']}:\"time    \" "
+            . "GPRINT:time_ms:LAST:\"last %7.1lf ms\" GPRINT:time_ms:MAX:\"max %7.1lf ms\\n\" ";
+        $def[$graph] .= $rules($i, 'time_ms', 1000, 'ms');
+    }
+}
+
+if (isset($index['cert_days'])) {
+    $graph++;
+    $i = $index['cert_days'];
+    $ds_name[$graph] = 'Certificate days left';
+    $opt[$graph] = "--vertical-label days --lower-limit 0 --title \"Certificate days left: $title\"";
+    $def[$graph] = "DEF:days=$RRDFILE[$i]:$DS[$i]:AVERAGE "
+        . "AREA:days{$colours['days']}:\"days left\" GPRINT:days:LAST:\"last %6.1lf\\n\" ";
+    $def[$graph] .= $rules($i, 'days', 1, 'days');
+}
