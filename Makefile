@@ -93,7 +93,9 @@ basket: $(STAMP)
 
 ## make graphs: redraw README's graph (GRAPHS_OUTPUT, default docs/images/smtp_helo-graphite.png)
 ## from a real run: Icinga 2 checks a slowing server for GRAPHS_MINUTES (2), GraphiteWriter,
-## carbon-cache, graphite-web and icingaweb2-module-graphite draw it. Needs root, like make test.
+## carbon-cache, graphite-web and icingaweb2-module-graphite draw it; and the service page of
+## Icinga Web 2 on Icinga 2's IDO, as headless Chromium shows it (GRAPHS_PAGE, default
+## docs/images/smtp_helo-service-page.png). Needs root, like make test.
 graphs: $(STAMP)
 	$(BIN)/python -m pytest -q -s tests/make_graphs.py
 

@@ -22,8 +22,8 @@ from engines import (
 from helpers import ROOT, private_directory, unavailable
 from hypothesis import HealthCheck, settings
 
-# The private daemons of the graph suites and their fixtures.
-pytest_plugins = ("graphstack",)
+# The private daemons of the graph and web page suites and their fixtures.
+pytest_plugins = ("graphstack", "webstack")
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 

@@ -324,13 +324,15 @@ bind-address = "127.0.0.1:{free_port()}"
         return results
 
 
-WRITERS = """
+GRAPHITE_WRITER = """
 object CheckerComponent "checker" {{}}
 object GraphiteWriter "graphite" {{
   host = "127.0.0.1"
   port = {carbon_port}
   enable_send_thresholds = true
 }}
+"""
+INFLUXDB_WRITER = """
 object InfluxdbWriter "influxdb" {{
   host = "127.0.0.1"
   port = {influx_port}
@@ -348,14 +350,15 @@ COMMAND_ONLY = {"global-templates": ["smtp_helo-command.conf"]}
 
 class WriterIcinga(Icinga):
     """A private Icinga 2 (every path in its own directory, see engines.icinga_daemon) with
-    the shipped CheckCommand, a checker, a GraphiteWriter and an InfluxdbWriter."""
+    the shipped CheckCommand, a checker, a GraphiteWriter and, given an influxd, an
+    InfluxdbWriter."""
 
     def __init__(
-        self, plugins: Path, stock: Path, carbon: Carbon, influxd: Influxd, body: str
+        self, plugins: Path, stock: Path, carbon: Carbon, influxd: Influxd | None, body: str
     ) -> None:
-        writers = WRITERS.format(
-            carbon_port=carbon.port, influx_port=influxd.port, database=INFLUX_DATABASE
-        )
+        writers = GRAPHITE_WRITER.format(carbon_port=carbon.port)
+        if influxd is not None:
+            writers += INFLUXDB_WRITER.format(influx_port=influxd.port, database=INFLUX_DATABASE)
         super().__init__(plugins, stock, writers + body, SHIPPED, COMMAND_ONLY)
 
 

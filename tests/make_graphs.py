@@ -1,9 +1,11 @@
-"""make graphs: redraw README's graph from a real run (not part of make test).
+"""make graphs: redraw README's graph and service page from a real run (not part of make test).
 
 A private Icinga 2 checks a server whose banner and EHLO delays change over a few minutes
 every second with the shipped CheckCommand; GraphiteWriter feeds a private carbon-cache,
 and icingaweb2-module-graphite's own code draws the shipped template through graphite-web.
-Run with: python -m pytest -q tests/make_graphs.py (GRAPHS_OUTPUT names the PNG).
+Its IDO feeds Icinga Web 2, whose service page headless Chromium takes a picture of.
+Run with: python -m pytest -q tests/make_graphs.py (GRAPHS_OUTPUT and GRAPHS_PAGE name the
+PNGs).
 """
 
 from __future__ import annotations
@@ -17,15 +19,18 @@ from pathlib import Path
 import pytest
 from helpers import ROOT
 from servers import Peer, ScriptedServer
+from webstack import IcingaWeb
 
 pytestmark = pytest.mark.integration
 
-OUTPUT = Path(os.environ.get("GRAPHS_OUTPUT", ROOT / "docs" / "images" / "smtp_helo-graphite.png"))
+IMAGES = ROOT / "docs" / "images"
+OUTPUT = Path(os.environ.get("GRAPHS_OUTPUT", IMAGES / "smtp_helo-graphite.png"))
+PAGE = Path(os.environ.get("GRAPHS_PAGE", IMAGES / "smtp_helo-service-page.png"))
 MINUTES = float(os.environ.get("GRAPHS_MINUTES", "2"))
 PICTURE = """
 object Host "mx.example.net" {{
   check_command = "dummy"
-  enable_active_checks = false
+  check_interval = 1s
   address = "127.0.0.1"
 }}
 object Service "smtp" {{
@@ -58,7 +63,7 @@ def slowing(started: float, period: float):
     return script
 
 
-def test_draw_readme_graph(writer_icinga, carbon, graphite_web):
+def test_draw_readme_graph(writer_icinga, carbon, graphite_web, ido):
     seconds = int(MINUTES * 60)
     first_data: list[float] = []
 
@@ -69,7 +74,7 @@ def test_draw_readme_graph(writer_icinga, carbon, graphite_web):
         return bool(first_data) and time.monotonic() - first_data[0] > seconds
 
     with ScriptedServer(slowing(time.monotonic(), seconds / 1.5)) as server:
-        icinga = writer_icinga(PICTURE.format(port=server.port))
+        icinga = writer_icinga(ido.config + PICTURE.format(port=server.port))
         icinga.run_until(icinga.command(), drawn_long_enough, seconds + 60)
     template = ROOT / "icinga-config" / "graphite" / "smtp_helo.ini"
     charts = graphite_web.module_charts(
@@ -79,3 +84,6 @@ def test_draw_readme_graph(writer_icinga, carbon, graphite_web):
     OUTPUT.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(phases["png"], OUTPUT)
     print(f"\n{OUTPUT}: {OUTPUT.stat().st_size} bytes")
+    with IcingaWeb(ido.database, graphite_web.url, template) as web:
+        web.browse(web.service_page("mx.example.net", "smtp", seconds), PAGE, size=(1200, 900))
+    print(f"{PAGE}: {PAGE.stat().st_size} bytes")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -83,6 +84,7 @@ def director():
     if not (Path(ICINGACLI).exists() and DIRECTOR.is_dir()):
         unavailable("icingacli and icingaweb2-module-director are not installed (.ci/run does)")
     database = MariaDB()
+    director = None
     try:
         database.start()
         director = Director(database)
@@ -90,6 +92,8 @@ def director():
         yield director
     finally:
         database.stop()
+        if director is not None:
+            shutil.rmtree(director.config, ignore_errors=True)
 
 
 def test_the_shipped_basket_is_built_from_the_check_command():

@@ -46,7 +46,7 @@ SERVICES = {
 CHECKS = """
 object Host "{host}" {{
   check_command = "dummy"
-  enable_active_checks = false
+  check_interval = 1s
   address = "127.0.0.1"
 }}
 template Service "every-second" {{
@@ -120,21 +120,24 @@ def slots(carbon: Carbon, metric: str) -> dict[int, float]:
     return {t: v for t, v in carbon.fetch(metric) if v is not None}
 
 
+def checks(servers: Servers) -> str:
+    """The Icinga 2 host and services that check these servers."""
+    return CHECKS.format(
+        host=HOST,
+        delay_port=servers.delaying,
+        tls_port=servers.tls,
+        silent_port=servers.silent,
+        ca_file=servers.ca_file,
+        warning=WARNING,
+        critical=CRITICAL,
+    )
+
+
 @pytest.fixture(scope="module")
 def graph_run(writer_icinga, carbon, influxd, servers):
     """Icinga 2 runs the services until carbon and influxd hold several results of each
     (the first results may be lost while GraphiteWriter connects: it retries every 10 s)."""
-    icinga = writer_icinga(
-        CHECKS.format(
-            host=HOST,
-            delay_port=servers.delaying,
-            tls_port=servers.tls,
-            silent_port=servers.silent,
-            ca_file=servers.ca_file,
-            warning=WARNING,
-            critical=CRITICAL,
-        )
-    )
+    icinga = writer_icinga(checks(servers))
 
     def enough() -> bool:
         """Three results of every label a service sent, whatever the labels are: the tests
@@ -209,10 +212,11 @@ PHASE_COLOURS = {
     "time": "#f0c419",
     "warning": "#ff8c00",
     "critical": "#e31a1c",
+    "dns": "#8c564b",
 }
 CERTIFICATE_COLOUR = "#1b9e77"
 CURVE_COLOURS = {**PHASE_COLOURS, "days": CERTIFICATE_COLOUR}
-FAINT = {"connect"}  # well under a millisecond on loopback: a row of pixels, or none
+FAINT = {"connect", "dns"}  # well under a millisecond on loopback: a row of pixels, or none
 
 
 def assert_drawn(png: Path, curves: set[str]) -> None:
@@ -226,9 +230,9 @@ def assert_drawn(png: Path, curves: set[str]) -> None:
 @pytest.mark.parametrize(
     ("service", "curves"),
     [
-        ("smtp-delay", {"connect", "banner", "helo", "time", "warning", "critical"}),
-        ("smtp-tls", {"connect", "tls", "banner", "helo", "time"}),
-        ("smtp-silent", {"connect"}),
+        ("smtp-delay", {"dns", "connect", "banner", "helo", "time", "warning", "critical"}),
+        ("smtp-tls", {"dns", "connect", "tls", "banner", "helo", "time"}),
+        ("smtp-silent", {"dns", "connect"}),
     ],
 )
 def test_graphite_module_draws_the_phases(graph_run, graphite_web, service, curves):
