@@ -42,7 +42,7 @@ ACCURACY_RUNS = int(os.environ.get("BENCH_ACCURACY_RUNS", "10"))
 DELAYS_MS = (0, 50, 200)
 FLOOR = "floor: python -c 'import nagiosplugin'"
 TLS_CHECKS = ("STARTTLS check (-S)", "implicit TLS check (-s)")
-PLAIN = "plain check"
+PLAIN_CHECKS = ("plain check", "acceptance check (--rcpt-to)")  # no TLS, no AUTH
 PYZ_PLAIN = "plain check, single file (pyz)"
 BUNDLE_CHECK = "STARTTLS check (-S), bundle-only CA store (RHEL-like)"
 # The CA store each variant sees. By default OpenSSL's built-in paths, Debian's hashed
@@ -167,9 +167,11 @@ def main() -> int:
             ScriptedServer(lambda peer: peer.send(b"220 " + b"x" * 10_000_000)) as flood,
         ):
             tls = ["--ca-file", ca_file.name]
+            acceptance = ["--rcpt-to", "postmaster@example.org"]
             variants = {
                 FLOOR: [PYTHON, "-c", "import nagiosplugin"],
-                PLAIN: [CHECK, "-H", "127.0.0.1", "-p", str(plain)],
+                PLAIN_CHECKS[0]: [CHECK, "-H", "127.0.0.1", "-p", str(plain)],
+                PLAIN_CHECKS[1]: [CHECK, "-H", "127.0.0.1", "-p", str(plain), *acceptance],
                 PYZ_PLAIN: [PYZ, "-H", "127.0.0.1", "-p", str(plain)],
                 TLS_CHECKS[0]: [CHECK, "-H", "127.0.0.1", "-p", str(starttls), "-S", *tls],
                 TLS_CHECKS[1]: [CHECK, "-H", "127.0.0.1", "-p", str(smtps), "-s", *tls],
@@ -220,15 +222,18 @@ def report(samples: dict[str, list[Sample]], errors: dict, peaks: dict[str, floa
     # Budgets compare within each round (the runs are interleaved), so that a slow moment of
     # the machine, which slows every variant of its round, cancels out.
     floor = [s.cpu for s in samples[FLOOR]]
-    plain = [s.cpu for s in samples[PLAIN]]
-    plain_ratio = statistics.median(s / f for s, f in zip(plain, floor))
+    plain_ratio = max(
+        statistics.median(s.cpu / f for s, f in zip(samples[name], floor)) for name in PLAIN_CHECKS
+    )
+    plain = [s.cpu for s in samples[PLAIN_CHECKS[0]]]
     pyz_ratio = statistics.median(s.cpu / p for s, p in zip(samples[PYZ_PLAIN], plain))
     tls_extra = max(
         statistics.median(s.cpu - f for s, f in zip(samples[name], floor)) for name in TLS_CHECKS
     )
     checks = {name: mb for name, mb in peaks.items() if "check" in name and "C " not in name}
     budgets = [
-        ("plain check CPU <= 1.0 x floor", f"{plain_ratio:.2f} x", plain_ratio <= 1.0),
+        ("plain and acceptance checks CPU <= 1.0 x floor", f"{plain_ratio:.2f} x",
+         plain_ratio <= 1.0),
         ("TLS check CPU <= floor + 25 ms (hashed CA directory)", f"+{tls_extra:.1f} ms",
          tls_extra <= 25),
         ("single file CPU <= 1.15 x venv plain check", f"{pyz_ratio:.2f} x", pyz_ratio <= 1.15),

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import nagiosplugin
 
 from .base import STATUS_LINE, STDOUT, TIMER, DeadlineError, safe
-from .names import dns_name, helo_argument, parse_host, regular_file
-from .options import Options, UsageError, parse
+from .names import dns_name, helo_argument, parse_host, regular_file, shown
+from .options import PASSWORD_VARIABLE, Options, UsageError, parse
 from .plugin import (
     BannerContext,
     CertificateContext,
@@ -18,33 +19,47 @@ from .plugin import (
     ResponseTimeContext,
     SMTPServer,
     SMTPSummary,
+    StepContext,
     TLSVersionContext,
     use_output,
 )
 from .smtp import Target, seconds
 
-DEFAULT_PORT, DEFAULT_TLS_PORT = 25, 465
+DEFAULT_PORT, DEFAULT_TLS_PORT, DEFAULT_LMTP_PORT = 25, 465, 24
+AUTH_ONLY = {"auth_password_file": "--auth-password-file", "auth_mechanism": "--auth-mechanism",
+             "allow_plaintext_auth": "--allow-plaintext-auth"}  # fmt: skip
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (about 4 ms)
 if TYPE_CHECKING:
+    from .sasl import Credentials
     from .tls import TLSPolicy
 
 
 class Derived:
     """What the options come to once read together: the host to connect to, the port, the
-    EHLO/HELO argument (None lets the conversation choose) and the TLS policy (None: plain)."""
+    EHLO/HELO argument (None lets the conversation choose), the TLS policy (None: plain) and
+    the AUTH credentials (None: no AUTH)."""
 
     host: str
     port: int
     helo_name: str | None
     tls: TLSPolicy | None
+    credentials: Credentials | None
 
     def __init__(self, options: Options) -> None:
         """ValueError with the reason when the options cannot go together."""
         self.host = parse_host(options.hostname or "", options.family)
         self.helo_name = helo_argument(options.fqdn, options.email)
         self.tls = tls_policy(options)
-        self.port = options.port or (DEFAULT_TLS_PORT if options.implicit_tls else DEFAULT_PORT)
+        self.credentials = credentials(options)
+        self.port = options.port or default_port(options)
+
+
+def default_port(options: Options) -> int:
+    """465 for implicit TLS, 24 for LMTP, else 25."""
+    if options.implicit_tls:
+        return DEFAULT_TLS_PORT
+    return DEFAULT_LMTP_PORT if options.lmtp else DEFAULT_PORT
 
 
 def tls_policy(options: Options) -> TLSPolicy | None:
@@ -62,6 +77,49 @@ def tls_policy(options: Options) -> TLSPolicy | None:
     )
 
 
+def credentials(options: Options) -> Credentials | None:
+    """The AUTH credentials the options ask for, or None; the secret is read from the file
+    or the environment, never from the command line."""
+    if options.auth_user is None:  # ignored, as TLS options without TLS are: see options.py
+        for name, flag in AUTH_ONLY.items():
+            if getattr(options, name):
+                options.notes.append(f"{flag} ignored: it needs --auth-user")
+        return None
+    if not (options.speaks_tls or options.allow_plaintext_auth):
+        raise ValueError(
+            "--auth-user needs TLS (-S or -s): without it the password crosses the network "
+            "readable (--allow-plaintext-auth allows that)"
+        )
+    if options.auth_password_file is not None:
+        secret = read_secret(options.auth_password_file, options.notes)
+    else:
+        secret = os.environ.get(PASSWORD_VARIABLE, "")
+    if not secret:
+        raise ValueError(
+            f"--auth-user needs the password: in the environment variable {PASSWORD_VARIABLE} "
+            "or in the first line of the file named by --auth-password-file"
+        )
+    from .sasl import Credentials  # noqa: PLC0415 -- only AUTH checks pay for hashlib and hmac
+
+    return Credentials(options.auth_user, secret, options.auth_mechanism)
+
+
+def read_secret(path: str, notes: list[str]) -> str:
+    """The first line of the password file; a note when every user may read the file."""
+    regular_file(path, "--auth-password-file")
+    try:
+        with open(path, "rb") as file:
+            first = file.readline(4096)
+            mode = os.fstat(file.fileno()).st_mode
+    except OSError as exc:
+        raise ValueError(f"cannot use --auth-password-file {shown(path)}: {exc.strerror}") from exc
+    if mode & 0o004:
+        notes.append(
+            f"warning: --auth-password-file {shown(path)} can be read by every user (chmod o-r)"
+        )
+    return first.rstrip(b"\r\n").decode("utf-8", "surrogateescape")
+
+
 def build_check(options: Options, derived: Derived) -> nagiosplugin.Check:
     """The check: one resource, its contexts and the summary."""
     target = Target(
@@ -72,7 +130,12 @@ def build_check(options: Options, derived: Derived) -> nagiosplugin.Check:
         family=options.family,
         helo_name=derived.helo_name,
         plain_helo=options.helo,
+        lmtp=options.lmtp,
         tls=derived.tls,
+        auth=derived.credentials,
+        plaintext_auth=options.allow_plaintext_auth,
+        mail_from=options.mail_from,
+        rcpt_to=options.rcpt_to,
     )
     warning_days, critical_days = options.certificate_days or (None, None)
     # The check is named after its first resource ("SMTP"): nagiosplugin 1.3 has no name=.
@@ -82,6 +145,9 @@ def build_check(options: Options, derived: Derived) -> nagiosplugin.Check:
         ResponseTimeContext(options.warning, options.critical),
         BannerContext(options.expect),
         ReplyContext("helo", 250),
+        StepContext("auth", (235,), {535: "authentication failed"}),
+        StepContext("mail", (250,)),
+        StepContext("rcpt", (250, 251)),
         CertificateContext(warning_days, critical_days),
         TLSVersionContext(),
         FailureContext(options.timeout_state),

@@ -128,3 +128,18 @@ def regular_file(path: str, what: str) -> str:
     if not stat.S_ISREG(mode):
         raise ValueError(f"cannot use {what} {shown(path)}: not a regular file")
     return path
+
+
+def mailbox(value: str) -> str:
+    """An address for MAIL FROM or RCPT TO: local@domain (a host name or an address literal),
+    or the bare 'postmaster' of RFC 5321 4.1.1.3; ASCII only, without white space or <>."""
+    if any(c in value for c in "\r\n\0"):
+        raise ValueError(f"{shown(value)} must not contain CR, LF or NUL")
+    if value.lower() == "postmaster":
+        return value
+    bad = not value.isascii() or any(c.isspace() or not c.isprintable() or c in "<>" for c in value)
+    local, at, domain = value.rpartition("@")
+    if bad or not (at and local and domain) or len(local) > 64 or len(value) > 254:
+        raise ValueError(f"{shown(value)} is not an address of the form user@domain")
+    helo_name(domain, "the domain")
+    return value

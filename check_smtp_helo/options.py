@@ -17,7 +17,7 @@ import nagiosplugin
 
 from . import __version__
 from .base import STDOUT
-from .names import shown
+from .names import mailbox, shown
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (about 4 ms)
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ TIMEOUT_STATES = {
     "critical": nagiosplugin.Critical,
     "unknown": nagiosplugin.Unknown,
 }
+PASSWORD_VARIABLE = "CHECK_SMTP_HELO_PASSWORD"  # the environment variable with the AUTH secret
 
 
 class UsageError(Exception):
@@ -97,6 +98,25 @@ def timeout_state(text: str) -> nagiosplugin.state.ServiceState:
     return TIMEOUT_STATES[text]
 
 
+def sender(text: str) -> str:
+    """The MAIL FROM address; empty is the null sender <>."""
+    return text and mailbox(text)
+
+
+def user(text: str) -> str:
+    if not text or any(c in text for c in "\r\n\0"):
+        raise ValueError("the user name must not be empty nor contain CR, LF or NUL")
+    return text
+
+
+def mechanism(text: str) -> str:
+    from .sasl import MECHANISMS  # noqa: PLC0415 -- only AUTH checks pay for hashlib and hmac
+
+    if text.upper() not in MECHANISMS:
+        raise ValueError(f"{shown(text)} is not one of {', '.join(MECHANISMS)}")
+    return text.upper()
+
+
 class Options:
     """The parsed command line: one attribute per option (its dest), defaults where not given."""
 
@@ -106,6 +126,7 @@ class Options:
     fqdn: str | None
     email: str | None
     helo: bool
+    lmtp: bool
     starttls: bool
     implicit_tls: bool
     sni: str | None
@@ -113,6 +134,13 @@ class Options:
     insecure: bool
     certificate_days: tuple[float, float | None] | None
     min_tls: str
+    auth_user: str | None
+    auth_password_file: str | None
+    auth_mechanism: str | None
+    allow_plaintext_auth: bool
+    auth_password: None  # -P is refused: nothing is ever stored here
+    mail_from: str | None
+    rcpt_to: tuple[str, ...]
     warning: nagiosplugin.Range
     critical: nagiosplugin.Range
     expect: re.Pattern | None
@@ -145,6 +173,18 @@ def store_const(options: Options, option: Option, _value: object) -> None:
 
 def count(options: Options, option: Option, _value: object) -> None:
     setattr(options, option.dest, getattr(options, option.dest) + 1)
+
+
+def append(options: Options, option: Option, value: object) -> None:
+    setattr(options, option.dest, (*getattr(options, option.dest), value))
+
+
+def refuse_password(_options: Options, _option: Option, _value: object) -> None:
+    raise ValueError(
+        "a password on the command line is visible to every user (ps) and in the monitoring "
+        f"core's logs: put it in the environment variable {PASSWORD_VARIABLE} or in a file "
+        "named by --auth-password-file"
+    )
 
 
 def print_help(_options: Options, _option: Option, _value: object) -> None:
@@ -200,6 +240,8 @@ OPTIONS = [
            convert=str, metavar="ADDRESS"),
     Option("--helo", "helo", "say HELO only (default: EHLO, then HELO if EHLO is answered 500 "
            "or 502)", default=False),
+    Option("-L --lmtp", "lmtp", "speak LMTP (RFC 2033): LHLO instead of EHLO, no HELO "
+           "fallback; the default port becomes 24", default=False, excludes="--helo"),
     Option("-S --starttls", "starttls", "after EHLO, require STARTTLS, do the TLS handshake and "
            "say EHLO again", default=False, excludes="-s --helo"),
     Option("-s --ssl --tls", "implicit_tls", "implicit TLS from the first byte (SMTPS, port 465 "
@@ -217,6 +259,25 @@ OPTIONS = [
     Option("--min-tls", "min_tls", "lowest TLS version that is good: 1.0, 1.1, 1.2 "
            "(default) or 1.3; a session below it is WARNING (servers down to TLS 1.0 are still "
            "reached)", convert=tls_version, metavar="VERSION", default="1.2", needs_tls=True),
+    Option("--auth-user", "auth_user", "after EHLO (and TLS), AUTH as this user; the reply "
+           f"must be 235. The password comes from the environment variable {PASSWORD_VARIABLE} "
+           "or from --auth-password-file, never from the command line. Needs -S or -s",
+           convert=user, metavar="USER"),
+    Option("--auth-password-file", "auth_password_file", "file whose first line is the AUTH "
+           "password (readable by the monitoring user only)", convert=str, metavar="PATH"),
+    Option("--auth-mechanism", "auth_mechanism", "SCRAM-SHA-256, CRAM-MD5, PLAIN or LOGIN "
+           "(default: the first of these that the server offers)", convert=mechanism,
+           metavar="NAME"),
+    Option("--allow-plaintext-auth", "allow_plaintext_auth", "allow --auth-user without TLS: "
+           "the password crosses the network readable", default=False),
+    Option("-P --auth-password", "auth_password", "refused: a password on the command line is "
+           f"visible to every user; use {PASSWORD_VARIABLE} or --auth-password-file",
+           convert=str, metavar="PASSWORD", action=refuse_password),
+    Option("--mail-from", "mail_from", "after EHLO (and AUTH), MAIL FROM:<ADDRESS>; the reply "
+           "must be 250", convert=sender, metavar="ADDRESS"),
+    Option("--rcpt-to", "rcpt_to", "then RCPT TO:<ADDRESS> (MAIL FROM:<> without --mail-from); "
+           "repeatable. 250 or 251 is OK, 4xx WARNING, 5xx CRITICAL. Then RSET: no mail is "
+           "ever sent", convert=mailbox, metavar="ADDRESS", action=append, default=()),
     Option("-w --warning", "warning", "response time range in seconds for WARNING, e.g. 1, "
            "0.5, ~:2, @1:2", convert=threshold, metavar="RANGE", default=nagiosplugin.Range()),
     Option("-c --critical", "critical", "response time range in seconds for CRITICAL",
@@ -324,12 +385,16 @@ DESCRIPTION = """\
 Checks that an SMTP server is available: connects, reads the 220 banner, says EHLO
 (or HELO) and QUIT, and reports the response time (connect to the end of the EHLO
 reply) with the time of each phase as perfdata. A banner other than 220 or an EHLO/HELO
-reply other than 250 is CRITICAL, as is a server that is down, refuses or times out."""
+reply other than 250 is CRITICAL, as is a server that is down, refuses or times out.
+When asked, it goes on with AUTH, MAIL FROM and RCPT TO and judges each reply; it
+never sends DATA."""
 EXAMPLES = """\
 examples:
   check_smtp_helo -H mx.example.com -w 1 -c 2
   check_smtp_helo -H 2001:db8::25 -p 587 -S -D 30,14 --sni mx.example.com
   check_smtp_helo -H mx.example.com --email monitor@example.com -e 'ESMTP Postfix'
+  check_smtp_helo -H mx.example.com --rcpt-to postmaster@example.com
+  CHECK_SMTP_HELO_PASSWORD=... check_smtp_helo -H smtp.example.com -p 587 -S --auth-user u
 
 --help and --version exit 3 (UNKNOWN), as monitoring-plugins do, so that a command
 misconfigured to print them never shows a service as OK."""

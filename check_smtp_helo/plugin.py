@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger("nagiosplugin.check_smtp_helo")
 
-PHASES = ("dns", "connect", "tls", "banner", "helo")
+PHASES = ("dns", "connect", "tls", "banner", "helo", "auth", "mail")
 LOG_LEVELS = {0: logging.WARNING, 1: logging.WARNING, 2: logging.INFO}
 
 
@@ -77,6 +77,10 @@ class SMTPServer(nagiosplugin.Resource):
             yield nagiosplugin.Metric(
                 "time", session.response_time, "s", min=0, max=self.target.timeout, context="time"
             )
+        if session.transaction_time is not None:
+            yield nagiosplugin.Metric(
+                "transaction", session.transaction_time, "s", min=0, context="phase"
+            )
         if session.banner is not None:
             yield nagiosplugin.Metric("banner_reply", session.banner, context="banner")
         if session.helo is not None:
@@ -84,6 +88,12 @@ class SMTPServer(nagiosplugin.Resource):
         if session.tls is not None:
             yield nagiosplugin.Metric("tls_version", session.tls, context="tls_version")
             yield nagiosplugin.Metric("cert_days", session.tls, context="certificate")
+        if session.auth is not None:
+            yield nagiosplugin.Metric("auth_reply", session.auth, context="auth")
+        if session.mail is not None:
+            yield nagiosplugin.Metric("mail_reply", session.mail, context="mail")
+        for index, reply in enumerate(session.recipients):
+            yield nagiosplugin.Metric(f"rcpt_reply_{index}", reply, context="rcpt")
         if session.failure is not None:
             yield nagiosplugin.Metric("failure", session.failure, context="failure")
 
@@ -144,6 +154,35 @@ class ReplyContext(nagiosplugin.Context):
                 nagiosplugin.Critical, f"{subject} is not {self.expected}", metric
             )
         return self.result_cls(nagiosplugin.Ok, None, metric)
+
+
+class StepContext(nagiosplugin.Context):
+    """A reply to a step after EHLO (AUTH, MAIL FROM, RCPT TO): an accepted code is OK,
+    another 4xx is WARNING (temporary: greylisting, a full queue), anything else CRITICAL.
+    `refusals` words codes that mean more than their number (535: authentication failed)."""
+
+    def __init__(
+        self, name: str, accepted: tuple[int, ...], refusals: dict[int, str] | None = None
+    ) -> None:
+        super().__init__(name)
+        self.accepted = accepted
+        self.refusals = refusals or {}
+
+    def evaluate(self, metric, resource):
+        reply: Reply = metric.value
+        if reply.code in self.accepted:
+            return self.result_cls(nagiosplugin.Ok, None, metric)
+        state = nagiosplugin.Warn if 400 <= reply.code < 500 else nagiosplugin.Critical
+        code = " ".join([str(reply.code), *_enhanced(reply)])
+        if reply.code in self.refusals:
+            return self.result_cls(state, f"{self.refusals[reply.code]} ({code})", metric)
+        return self.result_cls(state, f"{reply.command} answered {code}", metric)
+
+
+def _enhanced(reply: Reply) -> list[str]:
+    """The enhanced status code (RFC 3463) that starts the reply's text, if any: ['5.1.1']."""
+    first = reply.lines[0].split(maxsplit=1)[:1]
+    return first if re.fullmatch(r"[245]\.\d{1,3}\.\d{1,3}", "".join(first)) else []
 
 
 class BannerContext(ReplyContext):
@@ -282,9 +321,7 @@ class SMTPSummary(nagiosplugin.Summary):
         if session.banner:
             lines += [f"banner: {line}" for line in session.banner.wire_lines()]
         if session.helo_name:
-            lines.append(
-                f"{'HELO' if session.target.plain_helo else 'EHLO'} argument: {session.helo_name}"
-            )
+            lines.append(f"{session.target.greeting} argument: {session.helo_name}")
         if session.refused_ehlo:
             lines.append(f"EHLO refused ({session.refused_ehlo}), HELO tried instead")
         if session.ehlo_before_tls:
@@ -293,6 +330,12 @@ class SMTPSummary(nagiosplugin.Summary):
             lines += [f"{session.helo_verb}: {line}" for line in session.helo.wire_lines()]
         if session.tls:
             lines += _tls_lines(session.tls)
+        if session.auth_mechanism:
+            offered = " ".join(session.auth_offered)
+            lines.append(f"AUTH mechanism: {session.auth_mechanism} (offered: {offered})")
+        lines += [
+            f"{reply.command}: {line}" for reply in _steps(session) for line in reply.wire_lines()
+        ]
         if session.timings:
             lines.append(
                 "timings: " + ", ".join(f"{k} {decimal(v)}s" for k, v in session.timings.items())
@@ -319,7 +362,16 @@ class SMTPSummary(nagiosplugin.Summary):
             parts.append(f"helo: {safe(str(session.helo))}")
         if session.tls:
             parts.append(f"tls: {session.tls.version} ({_certificate_text(session.tls)})")
+        if session.auth:
+            parts.append(f"auth: {safe(str(session.auth))}")
+        if session.mail_reply:
+            parts.append(f"mail: {safe(str(session.mail_reply))}")
         return ", ".join(parts)
+
+
+def _steps(session: Session) -> list[Reply]:
+    """The replies to the steps after EHLO, in order: AUTH, MAIL FROM, each RCPT TO."""
+    return [reply for reply in (session.auth, session.mail) if reply] + session.recipients
 
 
 def _certificate_text(tls: TLSInfo) -> str:

@@ -1,4 +1,5 @@
-"""The SMTP conversation: connect, read the greeting, say EHLO/HELO, say QUIT.
+"""The SMTP conversation: connect, read the greeting, say EHLO/HELO (LHLO for LMTP), and,
+when asked, AUTH, MAIL FROM and RCPT TO (never DATA); then RSET and QUIT.
 
 Nothing here knows about Nagios. Every wait ends at one deadline, every read is
 bounded, and server bytes become printable ASCII before anything else sees them.
@@ -22,6 +23,7 @@ from .names import dns_name, ip_family
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (about 4 ms)
 if TYPE_CHECKING:
+    from .sasl import Credentials
     from .tls import TLSChannel, TLSInfo, TLSPolicy
 
 # RFC 5321 4.5.3.1.5: 512 octets a reply line; twice that is slack enough. The limit is on
@@ -31,6 +33,10 @@ MAX_REPLY_LINES = 100  # an EHLO reply lists a few dozen extensions at the most
 QUIT_WAIT = 1.0  # seconds the polite QUIT may take, within what is left of the timeout
 EHLO_UNKNOWN = (500, 502)  # EHLO answered so: the server predates ESMTP, fall back to HELO
 FORBIDDEN_ON_WIRE = "\r\n\0"
+GREETING_PHASES = ("connect", "tls", "banner", "helo")  # the response time: connect to EHLO
+STEP_PHASES = ("auth", "mail")  # after the final EHLO reply; a failure there keeps that time
+CLOSING = 421  # RFC 5321 3.8: the server closes the channel after this reply
+HIDDEN = "<secret hidden>"  # shown instead of a credential and of what reveals it
 
 
 class Failure:
@@ -64,14 +70,18 @@ def address_literal(address: str) -> str:
 
 
 class Reply:
-    """One SMTP reply: its code, the text of each of its lines, the command it answers."""
+    """One SMTP reply: its code, the text of each of its lines, the command it answers, and
+    the bytes of its last line after the code as they came (a SASL challenge: never shown)."""
 
-    __slots__ = ("code", "command", "lines")
+    __slots__ = ("code", "command", "data", "lines")
 
-    def __init__(self, code: int, lines: list[str], command: str | None = None) -> None:
+    def __init__(
+        self, code: int, lines: list[str], command: str | None = None, data: bytes = b""
+    ) -> None:
         self.code = code
         self.lines = lines
         self.command = command
+        self.data = data
 
     def __str__(self) -> str:
         return f"{self.code} {self.lines[0]}".rstrip()
@@ -100,10 +110,18 @@ class Target:
         family: int = socket.AF_UNSPEC,
         helo_name: str | None = None,
         plain_helo: bool = False,
+        lmtp: bool = False,
         tls: TLSPolicy | None = None,
+        auth: Credentials | None = None,
+        plaintext_auth: bool = False,
+        mail_from: str | None = None,
+        rcpt_to: tuple[str, ...] = (),
     ) -> None:
-        if helo_name is not None and any(c in helo_name for c in FORBIDDEN_ON_WIRE):
-            raise ValueError("the EHLO/HELO argument must not contain CR, LF or NUL")
+        for value in (helo_name, mail_from, *rcpt_to):
+            if value is not None and any(c in value for c in FORBIDDEN_ON_WIRE):
+                raise ValueError(
+                    "the EHLO/HELO argument and addresses must not contain CR, LF or NUL"
+                )
         self.host = host
         self.port = port
         self.timeout = timeout
@@ -111,7 +129,22 @@ class Target:
         self.family = family
         self.helo_name = helo_name
         self.plain_helo = plain_helo
+        self.lmtp = lmtp
         self.tls = tls
+        self.auth = auth
+        self.plaintext_auth = plaintext_auth  # AUTH without TLS; else a session without TLS fails
+        self.mail_from = mail_from
+        self.rcpt_to = rcpt_to
+
+    @property
+    def greeting(self) -> str:
+        """The verb that opens the session: LHLO for LMTP (RFC 2033), else EHLO or HELO."""
+        return "LHLO" if self.lmtp else "HELO" if self.plain_helo else "EHLO"
+
+    @property
+    def transaction(self) -> bool:
+        """Whether the conversation goes on to MAIL FROM (and RCPT TO)."""
+        return self.mail_from is not None or bool(self.rcpt_to)
 
 
 class Session:
@@ -128,14 +161,31 @@ class Session:
         self.refused_ehlo: Reply | None = None
         self.ehlo_before_tls: Reply | None = None
         self.tls: TLSInfo | None = None
+        self.auth_mechanism: str | None = None
+        self.auth_offered: list[str] = []
+        self.auth: Reply | None = None
+        self.mail: Reply | None = None
+        self.recipients: list[Reply] = []  # the RCPT TO replies, in order
         self.failure: Failure | None = None
 
     @property
     def response_time(self) -> float | None:
         """Seconds from the start of the connect to the end of the final EHLO/HELO reply."""
-        if self.helo is None or self.failure is not None:
+        if self.helo is None or (self.failure and self.failure.phase not in STEP_PHASES):
+            return None
+        return sum(self.timings.get(phase, 0.0) for phase in GREETING_PHASES)
+
+    @property
+    def transaction_time(self) -> float | None:
+        """Seconds from the start of the connect to the end of the last RCPT TO reply."""
+        if not self.recipients or "mail" not in self.timings:
             return None
         return sum(elapsed for phase, elapsed in self.timings.items() if phase != "dns")
+
+    @property
+    def mail_reply(self) -> Reply | None:
+        """The last reply of the transaction: to the last RCPT TO, else to MAIL FROM."""
+        return self.recipients[-1] if self.recipients else self.mail
 
 
 class _AbortError(Exception):
@@ -251,13 +301,15 @@ class Channel:
         self.clock = clock
         self.log = log
         self.buffer = b""
+        self.hidden: set[str] = set()  # server text never to show (an echoed credential)
 
-    def send(self, phase: str, command: str) -> None:
-        """Send one command line."""
+    def send(self, phase: str, command: str, shown: str | None = None, verb: str = "") -> None:
+        """Send one command line, named `verb` in messages (default: its first word); the
+        transcript shows `shown` instead of it when it is given (a credential)."""
         if any(c in command for c in FORBIDDEN_ON_WIRE):
-            raise ValueError(f"refusing to send a command with CR, LF or NUL: {command!r}")
-        verb = command.split(maxsplit=1)[0]
-        self.log.info("C: %s", command)
+            raise ValueError(f"refusing to send a command with CR, LF or NUL: {shown or command!r}")
+        verb = verb or command.split(maxsplit=1)[0]
+        self.log.info("C: %s", shown or command)
         self.sock.settimeout(self.clock.left(phase, f"{verb} not sent"))
         try:
             self.sock.sendall(command.encode("ascii") + b"\r\n")
@@ -275,7 +327,7 @@ class Channel:
         code = 0
         while True:
             raw = self._line(phase, what, closed, silent, started=bool(lines))
-            text = printable(raw)
+            text = self._redacted(printable(raw))
             self.log.info("S: %s", text)
             if not _is_reply_line(raw):
                 raise _AbortError(
@@ -287,18 +339,29 @@ class Channel:
             code = int(raw[:3])
             lines.append(text[4:])
             if raw[3:4] != b"-":
-                return Reply(code, lines)
+                return Reply(code, lines, data=raw[4:])
             if len(lines) >= MAX_REPLY_LINES:
                 reason = f"protocol error: {what} has over {MAX_REPLY_LINES} lines"
                 raise _AbortError(Failure(phase, reason, False))
 
-    def exchange(self, phase: str, command: str, closed: str) -> Reply:
-        """Send a command and read its reply."""
-        verb = command.split(maxsplit=1)[0]
-        self.send(phase, command)
+    def exchange(
+        self, phase: str, command: str, closed: str, verb: str = "", shown: str | None = None
+    ) -> Reply:
+        """Send a command and read its reply; `verb` names it (default: its first word)."""
+        verb = verb or command.split(maxsplit=1)[0]
+        self.send(phase, command, shown, verb)
         reply = self.read(phase, f"{verb} reply", closed)
         reply.command = verb
         return reply
+
+    def hide(self, forms: list[bytes]) -> None:
+        """Should the server repeat any of these, show HIDDEN instead."""
+        self.hidden.update(printable(form) for form in forms)
+
+    def _redacted(self, text: str) -> str:
+        for form in self.hidden:
+            text = text.replace(form, HIDDEN)
+        return text
 
     def _line(self, phase: str, what: str, closed: str, silent: str, started: bool) -> bytes:
         """One line without its line end (CRLF, or LF alone), at most MAX_LINE bytes."""
@@ -375,11 +438,13 @@ def converse(target: Target, log: logging.Logger | None = None) -> Session:
         if target.tls and target.tls.implicit:
             _secure(session, channel, target.tls)
         _greet(session, channel)
-        _quit(channel)
+        if session.helo is not None and session.helo.code == 250:
+            _steps(session, channel, session.helo)
+        _quit(session, channel)
     except _AbortError as abort:
         session.failure = abort.failure
         if abort.in_step and channel is not None:
-            _quit(channel)
+            _quit(session, channel)
     except DeadlineError:  # between two waits, which report a timeout in their own words
         session.failure = Failure("check", f"check aborted after {seconds(target.timeout)}", True)
     finally:
@@ -397,7 +462,7 @@ def _greet(session: Session, channel: Channel) -> None:
         return
     target = session.target
     session.helo_name = target.helo_name or default_helo_name(channel.sock)
-    verb = "HELO" if target.plain_helo else "EHLO"
+    verb = target.greeting
     reply = channel.exchange("helo", f"{verb} {session.helo_name}", "after the banner")
     if verb == "EHLO" and reply.code in EHLO_UNKNOWN:
         session.refused_ehlo, verb = reply, "HELO"
@@ -422,7 +487,8 @@ def _starttls(session: Session, channel: Channel, ehlo: Reply, tls: TLSPolicy) -
     _secure(session, channel, tls)
     # the reply before TLS is kept apart; until the EHLO over TLS answers there is no final one
     session.ehlo_before_tls, session.helo = session.helo, None
-    session.helo = channel.exchange("helo", f"EHLO {session.helo_name}", "after the TLS handshake")
+    greeting = f"{session.helo_verb} {session.helo_name}"
+    session.helo = channel.exchange("helo", greeting, "after the TLS handshake")
     session.timings["helo"] += channel.clock.lap()
 
 
@@ -445,12 +511,98 @@ def _secure(session: Session, channel: Channel, tls: TLSPolicy) -> None:
     session.tls = tls.describe(secured)
 
 
-def _quit(channel: Channel) -> None:
-    """Say QUIT and wait briefly for its reply; nothing it meets counts."""
+def _steps(session: Session, channel: Channel, ehlo: Reply) -> None:
+    """What comes after a 250 to the final EHLO, when asked: AUTH, then the transaction."""
+    target = session.target
+    if target.auth is not None:
+        _authenticate(session, channel, target.auth, auth_offered(ehlo))
+        if session.auth is None or session.auth.code != 235:
+            return
+    if target.transaction:
+        _transaction(session, channel)
+
+
+def auth_offered(ehlo: Reply) -> list[str]:
+    """The SASL mechanisms an EHLO reply offers: 'AUTH PLAIN LOGIN' (or the old 'AUTH=')."""
+    for line in ehlo.lines[1:]:
+        words = line.upper().split()
+        if words and (words[0] == "AUTH" or words[0].startswith("AUTH=")):
+            return [word for word in (words[0][5:], *words[1:]) if word]
+    return []
+
+
+def _authenticate(
+    session: Session, channel: Channel, credentials: Credentials, offered: list[str]
+) -> None:
+    """AUTH with the chosen mechanism until the server's final reply; the secret and what
+    reveals it never reach the transcript or a message."""
+    from .sasl import SASLError, decode  # noqa: PLC0415 -- only AUTH checks pay for it
+
+    if session.tls is None and not session.target.plaintext_auth:
+        reason = "AUTH refused: the session is not encrypted"
+        raise _AbortError(Failure("auth", reason, False), in_step=True)
+    if session.tls is not None and not session.tls.meets_minimum:
+        reason = "AUTH not sent: the session is below the minimum TLS"
+        raise _AbortError(Failure("auth", reason, False), in_step=True)
+    session.auth_offered = offered
+    if not offered:
+        raise _AbortError(Failure("auth", "AUTH not offered", False), in_step=True)
+    name = credentials.choose(offered)
+    if name is None:
+        wanted = credentials.mechanism or "no mechanism this plugin knows"
+        reason = f"AUTH {wanted} not offered (the server offers {' '.join(offered)})"
+        raise _AbortError(Failure("auth", reason, False), in_step=True)
+    session.auth_mechanism = name
+    mechanism = credentials.start(name)
+    closed = f"during AUTH {name}"
+    initial = mechanism.initial()
+    channel.hide(mechanism.revealing)
+    command, shown = f"AUTH {name}", None
+    if initial is not None:
+        command, shown = f"{command} {initial}", f"{command} {HIDDEN}"
+    reply = channel.exchange("auth", command, closed, "AUTH", shown)
+    while reply.code == 334:
+        try:
+            response = mechanism.respond(decode(reply.data))
+        except SASLError as exc:
+            channel.exchange("auth", "*", closed, "AUTH")  # RFC 4954 4: cancel the exchange
+            reason = f"protocol error: AUTH {name}: {exc}"
+            raise _AbortError(Failure("auth", reason, False), in_step=True) from exc
+        channel.hide(mechanism.revealing)
+        reply = channel.exchange("auth", response, closed, "AUTH", HIDDEN)
+    if reply.code == 235 and not mechanism.verified:
+        reason = f"protocol error: AUTH {name} accepted before the server proved itself"
+        raise _AbortError(Failure("auth", reason, False), in_step=True)
+    session.auth = reply
+    session.timings["auth"] = channel.clock.lap()
+
+
+def _transaction(session: Session, channel: Channel) -> None:
+    """MAIL FROM (the null sender by default), then RCPT TO for each recipient while the
+    server keeps the channel open; DATA is never sent."""
+    target = session.target
+    sender = target.mail_from or ""
+    command = f"MAIL FROM:<{sender}>"
+    session.mail = channel.exchange("mail", command, "after MAIL FROM", command)
+    if session.mail.code == 250:
+        for recipient in target.rcpt_to:
+            command = f"RCPT TO:<{recipient}>"
+            reply = channel.exchange("mail", command, "after RCPT TO", command)
+            session.recipients.append(reply)
+            if reply.code == CLOSING:
+                break
+    session.timings["mail"] = channel.clock.lap()
+
+
+def _quit(session: Session, channel: Channel) -> None:
+    """RSET when a transaction was begun, then QUIT, waiting briefly for each reply; nothing
+    they meet counts."""
     channel.clock.cap(QUIT_WAIT)
+    commands = ("RSET", "QUIT") if session.mail is not None else ("QUIT",)
     try:
-        channel.exchange("quit", "QUIT", "before the QUIT reply")
+        for command in commands:
+            channel.exchange("quit", command, f"before the {command} reply")
     except _AbortError as abort:
-        channel.log.debug("QUIT: %s", abort.failure.reason)
+        channel.log.debug("%s", abort.failure.reason)
     except DeadlineError:
-        channel.log.debug("QUIT: no reply within the timeout")
+        channel.log.debug("%s: no reply within the timeout", " and ".join(commands))

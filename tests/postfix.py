@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import time
 from pathlib import Path
 
-from servers import free_port
+from servers import free_port, stop_by_pid, wait_for_port
 
 POSTFIX = "/usr/sbin/postfix"
 MASTER_CF = Path("/usr/share/postfix/master.cf.dist")
@@ -30,13 +27,21 @@ def missing() -> str | None:
 
 
 class Postfix:
-    """Postfix listening on 127.0.0.1: `plain` (STARTTLS offered) and `smtps` (wrapper mode)."""
+    """Postfix listening on 127.0.0.1: `plain` (STARTTLS offered), `smtps` (wrapper mode), and
+    a port in `ports` for each of `services`, smtpd with those -o settings."""
 
-    def __init__(self, directory: Path, certificate_pem: str, **settings: str) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        certificate_pem: str,
+        services: dict[str, dict[str, str]] | None = None,
+        **settings: str,
+    ) -> None:
         self.directory = directory
         self.conf = directory / "conf"
         self.plain = free_port()
         self.smtps = free_port()
+        self.ports = {name: free_port() for name in services or {}}
         for sub in ("conf", "queue", "data"):
             (directory / sub).mkdir(parents=True, exist_ok=True)
         shutil.chown(directory / "data", "postfix")
@@ -62,16 +67,19 @@ class Postfix:
             **settings,
         }
         (self.conf / "main.cf").write_text("".join(f"{k} = {v}\n" for k, v in main.items()))
-        services = [
+        lines = [
             line
             for line in MASTER_CF.read_text().splitlines()
             if not line.startswith("smtp      inet")
         ]
-        services += [
+        lines += [
             f"127.0.0.1:{self.plain} inet n - n - - smtpd",
             f"127.0.0.1:{self.smtps} inet n - n - - smtpd -o smtpd_tls_wrappermode=yes",
         ]
-        (self.conf / "master.cf").write_text("\n".join(services) + "\n")
+        for name, overrides in (services or {}).items():
+            options = "".join(f" -o {key}={value}" for key, value in overrides.items())
+            lines.append(f"127.0.0.1:{self.ports[name]} inet n - n - - smtpd{options}")
+        (self.conf / "master.cf").write_text("\n".join(lines) + "\n")
 
     def start(self) -> None:
         proc = subprocess.run(
@@ -79,40 +87,14 @@ class Postfix:
         )
         if proc.returncode != 0:
             raise RuntimeError(f"postfix start failed: {proc.stderr}\n{self.log()}")
-        for port in (self.plain, self.smtps):
-            self._wait_for(port)
-
-    def _wait_for(self, port: int) -> None:
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", port)) == 0:
-                    return
-            time.sleep(0.05)
-        raise RuntimeError(f"postfix does not listen on {port}:\n{self.log()}")
+        for port in (self.plain, self.smtps, *self.ports.values()):
+            wait_for_port(port, self.log)
 
     def stop(self) -> None:
         """Stop gracefully; then make sure the master is gone, by its PID."""
         subprocess.run([POSTFIX, "-c", str(self.conf), "stop"], capture_output=True, check=False)
-        pid_file = self.directory / "queue" / "pid" / "master.pid"
-        try:
-            pid = int(pid_file.read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            return
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and _alive(pid):
-            time.sleep(0.05)
-        if _alive(pid):
-            os.kill(pid, signal.SIGKILL)
+        stop_by_pid(self.directory / "queue" / "pid" / "master.pid", signum=None)
 
     def log(self) -> str:
         path = self.directory / "postfix.log"
         return path.read_text() if path.exists() else "(no log)"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True

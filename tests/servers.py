@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -22,6 +26,41 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(family) as probe:
         probe.bind((host, 0))
         return probe.getsockname()[1]
+
+
+def wait_for_port(port: int, log: Callable[[], str], seconds: float = 15) -> None:
+    """Return once a daemon listens on 127.0.0.1:port, or raise RuntimeError with its log."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}:\n{log()}")
+
+
+def stop_by_pid(pid_file: Path, signum: int | None = signal.SIGTERM) -> None:
+    """Stop a daemon by the PID in its pid file: signum (None: it was asked already), then
+    SIGKILL if it is still there after 10 s."""
+    try:
+        pid = int(pid_file.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return
+    if signum is not None:
+        os.kill(pid, signum)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.05)
+    if _alive(pid):
+        os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 class SlowEHLO:
@@ -56,6 +95,16 @@ def smtpd(host: str = "127.0.0.1", ehlo_delay: float = 0.0, **smtp_options) -> I
         yield controller.port
     finally:
         controller.stop()
+
+
+def authenticator(user: str, password: str) -> Callable[..., AuthResult]:
+    """An aiosmtpd authenticator (PLAIN, LOGIN) that knows one user."""
+    expected = (user.encode(), password.encode())
+
+    def authenticate(_server, _session, _envelope, _mechanism, auth_data) -> AuthResult:
+        return AuthResult(success=(auth_data.login, auth_data.password) == expected)
+
+    return authenticate
 
 
 class Peer:

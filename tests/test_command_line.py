@@ -127,7 +127,55 @@ BAD_INPUT = [
     (["-H", "127.0.0.1", "-p"], "-p/--port needs a value (PORT)"),
     (["-H", "127.0.0.1", "--helo=yes"], "--helo takes no value"),
     (["-H", "127.0.0.1", "-t", " 5"], "-t/--timeout: ' 5' is not a number of seconds above 0"),
+    (
+        ["-H", "127.0.0.1", "--rcpt-to", "root"],
+        "--rcpt-to: 'root' is not an address of the form user@domain",
+    ),
+    (
+        ["-H", "127.0.0.1", "--rcpt-to", "a b@example.org"],
+        "--rcpt-to: 'a b@example.org' is not an address of the form user@domain",
+    ),
+    (
+        ["-H", "127.0.0.1", "--mail-from", "<a@example.org>"],
+        "--mail-from: '<a@example.org>' is not an address of the form user@domain",
+    ),
+    (
+        ["-H", "127.0.0.1", "--mail-from", "a@exa_mple..org"],
+        "--mail-from: the domain 'exa_mple..org' is not a valid host name",
+    ),
+    (
+        ["-H", "127.0.0.1", "--rcpt-to", "a@example.org\r\nDATA"],
+        "--rcpt-to: 'a@example.org\\r\\nDATA' must not contain CR, LF or NUL",
+    ),
+    (["-H", "127.0.0.1", "-L", "--helo"], "-L/--lmtp and --helo exclude each other"),
+    (
+        ["-H", "127.0.0.1", "--auth-mechanism", "digest-md5"],
+        "--auth-mechanism: 'digest-md5' is not one of SCRAM-SHA-256, CRAM-MD5, PLAIN, LOGIN",
+    ),
+    (
+        ["-H", "127.0.0.1", "--auth-user", "u"],
+        "--auth-user needs TLS (-S or -s): without it the password crosses the network readable "
+        "(--allow-plaintext-auth allows that)",
+    ),
+    (
+        ["-H", "127.0.0.1", "--auth-user", "u", "-S"],
+        "--auth-user needs the password: in the environment variable CHECK_SMTP_HELO_PASSWORD "
+        "or in the first line of the file named by --auth-password-file",
+    ),
+    (
+        ["-H", "127.0.0.1", "--auth-user", "u", "-s", "--auth-password-file", "/nonexistent"],
+        "cannot use --auth-password-file '/nonexistent': No such file or directory",
+    ),
+    (
+        ["-H", "127.0.0.1", "--auth-user", ""],
+        "--auth-user: the user name must not be empty nor contain CR, LF or NUL",
+    ),
 ]
+PASSWORD_REFUSED = (
+    "SMTP UNKNOWN - {flag}: a password on the command line is visible to every user (ps) and "
+    "in the monitoring core's logs: put it in the environment variable CHECK_SMTP_HELO_PASSWORD "
+    "or in a file named by --auth-password-file"
+)
 
 
 @pytest.mark.parametrize(("args", "message"), BAD_INPUT, ids=[" ".join(a) for a, _ in BAD_INPUT])
@@ -220,10 +268,13 @@ def test_spellings_of_the_same_options(args):
         (["-D", "30"], "-D/--certificate-days ignored: it needs -S or -s"),
         (["--sni", "mx.example.com"], "--sni ignored: it needs -S or -s"),
         (["--ca-file", "/nonexistent.pem", "--insecure"], "--ca-file ignored: it needs -S or -s"),
+        (["--auth-mechanism", "PLAIN"], "--auth-mechanism ignored: it needs --auth-user"),
+        (["--auth-password-file", "/x"], "--auth-password-file ignored: it needs --auth-user"),
+        (["--allow-plaintext-auth"], "--allow-plaintext-auth ignored: it needs --auth-user"),
     ],
 )
-def test_tls_options_without_tls_are_ignored_with_a_note(args, note):
-    """A TLS option set once on a host must not turn its plain services UNKNOWN."""
+def test_tls_and_auth_options_without_tls_or_auth_are_ignored_with_a_note(args, note):
+    """A TLS or AUTH option set once on a host must not turn its plain services UNKNOWN."""
     with ScriptedServer(_record) as recorder:
         quiet = check_server(recorder.port, *args, helo=False)
         verbose = check_server(recorder.port, "-v", *args, helo=False)
@@ -241,3 +292,25 @@ def test_a_single_argument_is_the_host_as_in_check_smtp():
         f"SMTP OK - 127.0.0.1:{recorder.port} answered in {TIME}, "
         "banner: 220 record.test ESMTP, helo: 250 record.test",
     )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["-P", "hunter2"], ["-Phunter2"], ["--auth-password", "hunter2"], ["--auth-password=hunter2"]],
+)
+def test_a_password_on_the_command_line_is_refused(args):
+    """Migrating check_smtp users will try -P: it is refused, naming the two ways that work."""
+    with ScriptedServer(_record) as recorder:
+        run = run_check("-H", "127.0.0.1", "-p", str(recorder.port), "-S", "--auth-user", "u",
+                        *args, env={"CHECK_SMTP_HELO_PASSWORD": "hunter2"})  # fmt: skip
+    assert_status(run, 3, PASSWORD_REFUSED.format(flag="-P/--auth-password"))
+    assert "hunter2" not in run.stdout + run.stderr
+    assert recorder.connections == 0
+
+
+def test_lmtp_mail_and_auth_options_are_in_help():
+    run = run_check("--help")
+    for documented in ("-L, --lmtp", "--mail-from ADDRESS", "--rcpt-to ADDRESS", "--auth-user USER",
+                       "--auth-password-file PATH", "--auth-mechanism NAME",
+                       "--allow-plaintext-auth", "CHECK_SMTP_HELO_PASSWORD"):  # fmt: skip
+        assert documented in run.stdout

@@ -122,6 +122,8 @@ OPTIONS = [
     "-D",
     "--sni",
     "--ca-file",
+    "--mail-from",
+    "--rcpt-to",
 ]
 ARGUMENT = st.text(
     alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from engines import (
     ICINGA,
+    ICINGA_PATHS,
     PrivateEngine,
     broken_copy,
     changes,
@@ -26,7 +27,7 @@ from engines import (
     system_state_stand_ins,
 )
 from helpers import ROOT, TIME, TIME_PATTERN, owned_by, parse_perfdata, unavailable
-from servers import smtpd
+from servers import authenticator, smtpd
 
 pytestmark = pytest.mark.integration
 
@@ -257,6 +258,55 @@ def test_icinga_runs_the_shipped_command_and_parses_all_perfdata(icinga_factory)
                 None,
                 None,
             )
+
+
+PASSWORD = "icinga-s3cret"
+AUTH = """
+object Host "submission.test" {{
+  check_command = "dummy"
+  enable_active_checks = false
+  address = "127.0.0.1"
+  vars.smtp_helo["submission"] = {{
+    check_interval = 1s
+    smtp_helo_port = {port}
+    smtp_helo_auth_user = "monitor"
+    smtp_helo_auth_password = "{password}"
+    smtp_helo_allow_plaintext_auth = true
+    smtp_helo_mail_from = "nagios@example.org"
+    smtp_helo_rcpt_to = [ "postmaster@example.org", "root@example.org" ]
+  }}
+}}
+"""
+
+
+def netstrings(data: bytes) -> list[bytes]:
+    """The records of Icinga's state file: netstrings, '<length>:<data>,' one after another."""
+    items = []
+    while data:
+        length, _, rest = data.partition(b":")
+        items.append(rest[: int(length)])
+        data = rest[int(length) + 1 :]
+    return items
+
+
+def test_icinga_passes_the_auth_password_in_the_environment_only(icinga_factory):
+    """The password reaches the plugin (AUTH succeeds), but not the command line that Icinga
+    records and shows (last_check_result.command); the recipients array repeats --rcpt-to."""
+    with smtpd(authenticator=authenticator("monitor", PASSWORD), auth_require_tls=False) as port:
+        icinga = icinga_factory()
+        icinga.append(perfdata_writer(icinga.perfdata) + AUTH.format(port=port, password=PASSWORD))
+        records = icinga.run_until_checked({"submission"})
+    record = records["submission"]
+    assert record["STATE"] == "OK", record
+    assert (
+        record["OUTPUT"].strip().endswith("auth: 235 2.7.0 Authentication successful, mail: 250 OK")
+    ), record
+    state = netstrings((icinga.base / ICINGA_PATHS["StatePath"]).read_bytes())
+    [service] = [s for s in map(json.loads, state) if s["name"] == "submission.test!submission"]
+    command = service["update"]["last_check_result"]["command"]
+    assert command[command.index("--auth-user") + 1] == "monitor"
+    assert command.count("--rcpt-to") == 2 and "root@example.org" in command
+    assert not any(PASSWORD in argument for argument in command), command
 
 
 @pytest.mark.parametrize(

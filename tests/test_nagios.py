@@ -28,9 +28,10 @@ from helpers import (
     TIME,
     TIME_PATTERN,
     parse_perfdata,
+    private_directory,
     unavailable,
 )
-from servers import smtpd
+from servers import authenticator, smtpd
 
 pytestmark = pytest.mark.integration
 
@@ -231,6 +232,49 @@ def test_nagios_runs_the_shipped_command(nagios_factory):
             items = parse_perfdata(perfdata)
             assert set(items) == {"banner", "connect", "dns", "helo", "time"}, perfdata
             assert f"time={items['time'].value}s;{thresholds};0;10" in perfdata
+
+
+PASSWORD = "nagios-s3cret"
+AUTH = """
+define host {{
+    use                     linux-server
+    host_name               submission.test
+    address                 127.0.0.1
+    active_checks_enabled   0
+}}
+define service {{
+    use                     smtp-helo-service
+    host_name               submission.test
+    service_description     submission
+    check_command           check_smtp_helo!{options}
+}}
+"""
+
+
+def test_nagios_reads_the_auth_password_from_a_file_only_nagios_can_read(nagios_factory):
+    """README's way for Nagios: $USERn$ macros of resource.cfg end up in argv, a file does not."""
+    secret = private_directory("nagios-secret") / "smtp-monitor.secret"
+    secret.write_text(PASSWORD + "\n")
+    secret.chmod(0o600)
+    shutil.chown(secret, "nagios", "nagios")
+    try:
+        with smtpd(
+            authenticator=authenticator("monitor", PASSWORD), auth_require_tls=False
+        ) as port:
+            nagios = nagios_factory(
+                files=["smtp_helo-commands.cfg", "smtp_helo-services.cfg"],
+                extra=AUTH.format(
+                    options=f"-p {port} --auth-user monitor --auth-password-file {secret} "
+                    "--allow-plaintext-auth --rcpt-to postmaster@example.org"
+                ),
+            )
+            records, _status = nagios.run_until_checked({"submission"})
+    finally:
+        shutil.rmtree(secret.parent)
+    record = records["submission"]
+    assert record["STATE"] == "OK", record
+    assert record["OUTPUT"].endswith("auth: 235 2.7.0 Authentication successful, mail: 250 OK")
+    assert set(parse_perfdata(record["PERFDATA"])) >= {"auth", "mail", "transaction"}
 
 
 QUIET = """

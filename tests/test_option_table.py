@@ -11,7 +11,9 @@ from helpers import ROOT, run_check
 from check_smtp_helo.options import BY_FLAG, OPTIONS, Options
 
 COMMAND = ROOT / "icinga-config" / "icinga2" / "smtp_helo-command.conf"
-NOT_IN_COMMAND = {"-V", "-h"}  # they print and exit 3: no service runs them
+# -V and -h print and exit 3: no service runs them. -P is refused: a password among the
+# arguments is what the command must never have (it passes it in the environment)
+NOT_IN_COMMAND = {"-V", "-h", "-P"}
 LABELS = [option.label for option in OPTIONS]
 
 

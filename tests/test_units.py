@@ -1,11 +1,13 @@
-"""Pure units: text safety, perfdata number formats, name checks, the wire guard."""
+"""Pure units: text safety, perfdata number formats, name checks, the wire guard, SASL."""
 
 from __future__ import annotations
 
+import base64
 import calendar
 import datetime
 import io
 import logging
+import re
 import socket
 import ssl
 import subprocess
@@ -20,7 +22,8 @@ from check_smtp_helo.cli import Derived
 from check_smtp_helo.names import helo_argument, parse_host
 from check_smtp_helo.options import parse
 from check_smtp_helo.plugin import StatusLineOutput, decimal, duration, number, range_text
-from check_smtp_helo.smtp import Channel, Reply, Target, _Clock, address_literal
+from check_smtp_helo.sasl import Credentials, SASLError, Scram
+from check_smtp_helo.smtp import Channel, Reply, Target, _Clock, address_literal, auth_offered
 from check_smtp_helo.tls import days_from_civil, parse_certificate
 
 
@@ -176,10 +179,105 @@ def test_certificate_reader_agrees_with_the_ssl_module(tmp_path):
 
 @pytest.mark.parametrize(
     ("args", "port"),
-    [([], 25), (["-s"], 465), (["--tls"], 465), (["-S"], 25), (["-s", "-p", "2465"], 2465)],
+    [
+        ([], 25),
+        (["-s"], 465),
+        (["--tls"], 465),
+        (["-S"], 25),
+        (["-s", "-p", "2465"], 2465),
+        (["-L"], 24),
+        (["-L", "-S"], 24),
+        (["-L", "-s"], 465),
+    ],
 )
 def test_default_port_follows_implicit_tls(args, port):
     assert Derived(parse(["-H", "mx.example.com", *args])).port == port
+
+
+def test_scram_sha_256_follows_rfc_7677():
+    """The exchange of RFC 7677 section 3, with its nonce, salt and iteration count."""
+    scram = Scram(b"user", b"pencil", nonce="rOprNGfwEbeRWgbNEkqO")
+    assert base64.b64decode(scram.initial()) == b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO"
+    server_first = (
+        b"r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"
+    )
+    assert base64.b64decode(scram.respond(server_first)) == (
+        b"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
+        b"p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="
+    )
+    assert not scram.verified
+    assert scram.respond(b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=") == ""
+    assert scram.verified
+
+
+@pytest.mark.parametrize(
+    ("server_first", "reason"),
+    [
+        (b"r=someone-elses-nonce,s=c2FsdA==,i=4096", "the server's nonce does not extend ours"),
+        (b"r=ours,s=c2FsdA==,i=4096", "the server's nonce does not extend ours"),
+        (b"r=oursX,s=c2FsdA==,i=10000000", "iteration count not within 1..100000"),
+        (b"r=oursX,i=4096", "the server's message has no s="),
+    ],
+)
+def test_scram_refuses_a_server_first_message_it_cannot_trust(server_first, reason):
+    with pytest.raises(SASLError, match=re.escape(reason)):
+        Scram(b"user", b"pencil", nonce="ours").respond(server_first)
+
+
+def test_cram_md5_follows_rfc_2195():
+    cram = Credentials("tim", "tanstaaftanstaaf").start("CRAM-MD5")
+    response = cram.respond(b"<1896.697170952@postoffice.reston.mci.net>")
+    assert base64.b64decode(response) == b"tim b913a602c7eda7a495b4e6e7334d3890"
+    assert cram.revealing == [b"tanstaaftanstaaf"]  # nothing sent reveals the secret
+
+
+def test_plain_and_login_send_the_secret_and_list_what_reveals_it():
+    plain = Credentials("u", "p\u00e9").start("PLAIN")
+    assert base64.b64decode(plain.initial()) == b"\0u\0p\xc3\xa9"
+    login = Credentials("u", "pw").start("LOGIN")
+    assert login.initial() is None
+    assert [
+        base64.b64decode(login.respond(b"Username:")),
+        base64.b64decode(login.respond(b"")),
+    ] == [
+        b"u",
+        b"pw",
+    ]
+    assert set(login.revealing) == {b"pw", b"dQ==", b"cHc="}
+    with pytest.raises(SASLError):
+        login.respond(b"again?")
+
+
+@pytest.mark.parametrize(
+    ("mechanism", "offered", "chosen"),
+    [
+        (None, ["PLAIN", "LOGIN", "CRAM-MD5", "SCRAM-SHA-256"], "SCRAM-SHA-256"),
+        (None, ["LOGIN", "PLAIN"], "PLAIN"),
+        (None, ["GSSAPI", "XOAUTH2"], None),
+        ("LOGIN", ["PLAIN", "LOGIN"], "LOGIN"),
+        ("CRAM-MD5", ["PLAIN", "LOGIN"], None),
+    ],
+)
+def test_the_strongest_offered_mechanism_unless_one_is_asked_for(mechanism, offered, chosen):
+    assert Credentials("u", "p", mechanism).choose(offered) == chosen
+
+
+def test_credentials_never_show_the_secret():
+    credentials = Credentials("u", "hunter2")
+    assert "hunter2" not in repr(credentials) + str(credentials)
+
+
+@pytest.mark.parametrize(
+    ("line", "offered"),
+    [
+        ("AUTH PLAIN LOGIN", ["PLAIN", "LOGIN"]),
+        ("AUTH=PLAIN LOGIN", ["PLAIN", "LOGIN"]),
+        ("auth cram-md5", ["CRAM-MD5"]),
+        ("AUTHX PLAIN", []),
+    ],
+)
+def test_auth_mechanisms_offered_by_ehlo(line, offered):
+    assert auth_offered(Reply(250, ["mx.example.com", line])) == offered
 
 
 def test_layers_import_downwards_only():
