@@ -1,5 +1,5 @@
 # check_smtp_helo: make demo | make test | make test-pythons | make lint | make fuzz | make bench
-# | make graphs
+#                  make graphs | make dist | make deb | make pyz
 #
 # PYTHON builds .venv. The project is installed into it (not in editable mode), so the
 # tests run the console script exactly as an administrator's installation would.
@@ -14,8 +14,12 @@ BENCH_PYTHON ?= $(firstword $(wildcard /usr/bin/python3) $(PYTHON))
 BENCH_VENV   ?= .venv-bench
 BASKET := icinga-config/director/smtp_helo-basket.json
 SOURCES := setup.cfg pyproject.toml $(wildcard check_smtp_helo/*.py)
+# the interpreter of the single file: Debian's own
+SYSTEM_PYTHON ?= /usr/bin/python3
+VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' check_smtp_helo/__init__.py)
+PYZ     := dist/check_smtp_helo.pyz
 
-.PHONY: demo test test-pythons lint fuzz bench basket graphs clean
+.PHONY: demo test test-pythons lint fuzz bench basket graphs clean dist deb pyz
 
 # $(call venv,PYTHON,DIR): DIR is a venv of PYTHON with the project and its test and dev extras
 define venv
@@ -39,7 +43,8 @@ demo: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest -q
 
-## make test-pythons: the behaviour tests on each CPython 3.9..3.13 (nox; pyenv's are found)
+## make test-pythons: the behaviour tests on each CPython 3.9..3.13 (nox; pyenv's are found),
+## and on Debian's /usr/bin/python3 with Debian's python3-nagiosplugin (session debian)
 test-pythons: $(STAMP)
 	$(BIN)/nox
 
@@ -53,11 +58,34 @@ fuzz: $(STAMP)
 	FUZZ_PROFILE=long $(BIN)/python -m pytest -q -m fuzz tests/test_fuzz.py
 
 ## make bench: cost per check, timing accuracy and memory, against budgets
-bench: $(BENCH_VENV)/.installed
+bench: $(BENCH_VENV)/.installed $(PYZ)
 	@test -x /usr/bin/time -a -x /usr/lib/nagios/plugins/check_smtp -a -x /usr/sbin/knotd || \
 	  [ "$$(id -u)" != 0 ] || \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q time monitoring-plugins-standard knot
-	$(BENCH_VENV)/bin/python benchmarks/bench.py
+	BENCH_PYZ=$(PYZ) $(BENCH_VENV)/bin/python benchmarks/bench.py
+
+## make dist: the sdist and the wheel in dist/, checked by twine
+dist: $(STAMP)
+	rm -f dist/check_smtp_helo-*
+	$(BIN)/python -m build --outdir dist .
+	$(BIN)/twine check --strict dist/check_smtp_helo-*
+
+## make deb: the Debian package check-smtp-helo in dist/, built from a fresh sdist, and lintian
+deb: dist
+	rm -rf build/deb && mkdir -p build/deb
+	tar -xzf dist/check_smtp_helo-$(VERSION).tar.gz -C build/deb
+	cp -r build/deb/check_smtp_helo-$(VERSION)/packaging/debian build/deb/check_smtp_helo-$(VERSION)/
+	# Build-Depends checked without dpkg's implicit build-essential: nothing here is compiled
+	cd build/deb/check_smtp_helo-$(VERSION) && dpkg-checkbuilddeps -I && \
+	  dpkg-buildpackage --build=binary --no-check-builddeps -us -uc
+	mv build/deb/check-smtp-helo_$(VERSION)_all.deb dist/
+	lintian --fail-on error,warning --pedantic -E --info dist/check-smtp-helo_$(VERSION)_all.deb
+
+## make pyz: dist/check_smtp_helo.pyz, one file with nagiosplugin inside, for /usr/bin/python3
+pyz: $(PYZ)
+
+$(PYZ): $(STAMP) packaging/pyz.py
+	$(BIN)/python packaging/pyz.py --python $(SYSTEM_PYTHON) $@
 
 ## make basket: the Icinga Director basket, rebuilt from the shipped CheckCommand
 basket: $(STAMP)
@@ -73,4 +101,4 @@ graphs: $(STAMP)
 	$(BIN)/python -m pytest -q -s tests/make_graphs.py
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache .nox
+	rm -rf $(VENV) $(BENCH_VENV) build dist *.egg-info .pytest_cache .ruff_cache .mypy_cache .nox

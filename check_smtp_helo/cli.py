@@ -50,10 +50,23 @@ class Derived:
     def __init__(self, options: Options) -> None:
         """ValueError with the reason when the options cannot go together."""
         self.host = options.mx or parse_host(options.hostname or "", options.family)
+        if options.mx or options.all_addresses or options.resolver:
+            require_dnspython()
         self.helo_name = helo_argument(options.fqdn, options.email)
         self.tls = tls_policy(options)
         self.credentials = credentials(options)
         self.port = options.port or default_port(options)
+
+
+def require_dnspython() -> None:
+    """The mail domain options' DNS library is there, or ValueError saying how to get it."""
+    import importlib.util  # noqa: PLC0415 -- only these options look for it
+
+    if importlib.util.find_spec("dns") is None:
+        raise ValueError(
+            "--mx, --all-addresses and --resolver need dnspython (pip install dnspython, or on "
+            "Debian apt install python3-dnspython)"
+        )
 
 
 def default_port(options: Options) -> int:
@@ -173,9 +186,8 @@ def build_check(options: Options, derived: Derived) -> nagiosplugin.Check:
     target = conversation(
         options, derived, derived.host, deadline=TIMER.deadline, tls=derived.tls, lookup=lookup
     )
-    return nagiosplugin.Check(
-        SMTPServer(target), *contexts, SMTPSummary(options.notes), name="SMTP"
-    )
+    # The check is named after its first resource ("SMTP"): nagiosplugin 1.3 has no name=.
+    return nagiosplugin.Check(SMTPServer(target), *contexts, SMTPSummary(options.notes))
 
 
 def build_domain_check(
@@ -229,7 +241,6 @@ def build_domain_check(
         checks.DANEContext(),
         checks.MTASTSContext(),
         checks.DomainSummary(options.notes),
-        name="SMTP",
     )
 
 

@@ -223,14 +223,29 @@ def _has_hash_links(directory: str) -> bool:
     return False
 
 
+def _reason_code(exc: ssl.SSLError) -> str:
+    """OpenSSL's reason code: exc.reason, else read from the text, where this Python's table
+    lacks the code (Debian 12's 3.11: '[ssl] legacy sigalg disallowed ... (_ssl.c:992)')."""
+    reason = getattr(exc, "reason", None)
+    if reason:
+        return reason
+    text = (exc.strerror or str(exc) or type(exc).__name__).split(" (_ssl.c:", 1)[0]
+    if text.startswith("[SSL: ") and "]" in text:
+        return text[6 : text.index("]")]
+    if text.startswith("[") and "] " in text:
+        text = text.split("] ", 1)[1]
+    return text.replace(" ", "_").upper()
+
+
 def _ssl_reason(exc: ssl.SSLError) -> str:
     """OpenSSL's reason code in words: NO_CERTIFICATE_OR_CRL_FOUND -> 'no certificate ...'."""
-    return (exc.reason or exc.strerror or type(exc).__name__).replace("_", " ").lower()
+    return _reason_code(exc).replace("_", " ").lower()
 
 
 def words(exc: ssl.SSLError) -> str:
     """An OpenSSL failure as a person would say it; never a source line of _ssl.c."""
-    return _WORDS.get(exc.reason or "", _ssl_reason(exc))
+    code = _reason_code(exc)
+    return _WORDS.get(code, code.replace("_", " ").lower())
 
 
 def _untrusted(exc: ssl.SSLCertVerificationError, tls: ssl.SSLSocket) -> str:

@@ -494,3 +494,24 @@ def test_der_reader_reads_time_forms(root, encoded, seconds):
 def test_der_reader_says_what_it_cannot_read(der):
     with pytest.raises(ValueError):
         parse_certificate(der)
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        (
+            "[ssl] legacy sigalg disallowed or unsupported (_ssl.c:992)",
+            "server offers only TLS 1.0 or 1.1 with an MD5/SHA-1 signature, which this client "
+            "refuses",
+        ),
+        ("[SSL: BAD_RECORD_TYPE] bad record type (_ssl.c:2546)", "unexpected data instead of TLS"),
+        ("[SSL] unknown failure (_ssl.c:1000)", "unknown failure"),
+    ],
+)
+def test_a_reason_this_python_has_no_code_for_is_read_from_its_text(text, said):
+    """Debian 12's Python 3.11 leaves exc.reason empty for some of OpenSSL 3's reasons."""
+    from check_smtp_helo.tls import words  # noqa: PLC0415 -- ssl only where TLS is tested
+
+    error = ssl.SSLError(1, text)
+    assert getattr(error, "reason", None) is None
+    assert words(error) == said
