@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import ssl
 
 import pytest
 import trustme
 
+from check_smtp_helo.cli import Derived
 from check_smtp_helo.domain import (
     MXHost,
     Policy,
@@ -18,6 +20,7 @@ from check_smtp_helo.domain import (
     policy_body,
 )
 from check_smtp_helo.names import resolver_address
+from check_smtp_helo.options import parse
 from check_smtp_helo.tls import public_key_info
 
 NAMES = ["mx.example.com"]  # the DNS names of the leaf in chain()
@@ -160,3 +163,9 @@ def test_resolver_address_refused(text):
 )  # fmt: skip
 def test_probe_labels_are_word_characters(host, address, label):
     assert Probe(MXHost(host, 10), address, None).label == label  # type: ignore[arg-type]
+
+
+def test_mail_domain_options_without_dnspython_say_how_to_get_it(monkeypatch):
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ValueError, match="apt install python3-dnspython"):
+        Derived(parse(["--mx", "example.com"]))
