@@ -19,6 +19,9 @@ _UNPRINTABLE = {**dict.fromkeys(range(32), "?"), 127: "?", 0xFFFD: "?", ord("|")
 _UNSAFE = {**_UNPRINTABLE, ord(";"): ":"}
 
 
+NOT_TRUSTED = "TLS certificate not trusted"  # starts the reason of a failed verification
+
+
 class HandshakeError(Exception):
     """A TLS handshake that failed; the text says why, naming TLS."""
 

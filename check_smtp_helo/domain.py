@@ -20,7 +20,7 @@ import dns.flags
 import dns.rcode
 import dns.resolver
 
-from .base import printable
+from .base import NOT_TRUSTED, printable
 from .smtp import Session, Target, converse, endpoint
 
 TYPE_CHECKING = False
@@ -36,7 +36,6 @@ POLICY_PATH = "/.well-known/mta-sts.txt"
 POLICY_MODES = ("enforce", "testing", "none")
 DANE_USAGES, DANE_SELECTORS = (2, 3), (0, 1)  # RFC 7672 3.1: DANE-TA, DANE-EE; cert, SPKI
 DIGESTS = {0: None, 1: "sha256", 2: "sha512"}  # TLSA matching types: full, SHA-256, SHA-512
-NOT_TRUSTED = "TLS certificate not trusted"  # how tls.py words a failed verification
 
 
 class DNSError(OSError):

@@ -23,8 +23,8 @@ from .domain import (
 )
 from .plugin import (
     ResponseTimeContext,
-    _log,
     decimal,
+    log,
     number,
     range_text,
     seconds_performance,
@@ -90,9 +90,9 @@ class DomainProbes(nagiosplugin.Resource):
         if domain.null_mx:
             yield nagiosplugin.Metric("null_mx", domain, context="null_mx")
             return
-        calls: list[Callable[[], object]] = [lambda: probe_all(domain, self.make_target, _log)]
+        calls: list[Callable[[], object]] = [lambda: probe_all(domain, self.make_target, log)]
         if self.policy_tls is not None:  # the policy is fetched while the probes talk
-            fetch = fetch_policy(self.policy_tls, deadline, _log)
+            fetch = fetch_policy(self.policy_tls, deadline, log)
             calls.append(lambda: read_policy(lookups, domain, self.family, fetch))
         self.probes = together(calls)[0]  # type: ignore[assignment]
         answered = [p for p in self.probes if p.answered]

@@ -19,7 +19,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
     from .tls import TLSInfo
 
-_log = logging.getLogger("nagiosplugin.check_smtp_helo")
+log = logging.getLogger("nagiosplugin.check_smtp_helo")  # the transcript and debug lines
 
 PHASES = ("dns", "connect", "tls", "banner", "helo", "auth", "mail")
 LOG_LEVELS = {0: logging.WARNING, 1: logging.WARNING, 2: logging.INFO}
@@ -67,7 +67,7 @@ class SMTPServer(nagiosplugin.Resource):
         return "SMTP"
 
     def probe(self):
-        self.session = converse(self.target, _log)
+        self.session = converse(self.target, log)
         yield from session_metrics(self.session, self.target.timeout)
 
 
@@ -465,4 +465,4 @@ def use_output(verbosity: int) -> None:
     runtime.logchan.setLevel(level)
     # nagiosplugin's root logger passes everything to the handler; a level on our own logger
     # spares building a record for each transcript line that nobody asked to see
-    _log.setLevel(level)
+    log.setLevel(level)

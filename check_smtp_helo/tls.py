@@ -14,7 +14,7 @@ import ssl
 import time
 import warnings
 
-from .base import HandshakeError, printable
+from .base import NOT_TRUSTED, HandshakeError, printable
 from .names import shown
 
 _NAMES = {"2.5.4.3": "CN", "2.5.4.6": "C", "2.5.4.7": "L", "2.5.4.8": "ST", "2.5.4.10": "O",
@@ -115,7 +115,7 @@ class TLSPolicy:
             log.info("TLS: %s", exc)
             reason = _untrusted(exc, tls)
             tls.close()
-            raise HandshakeError(f"TLS certificate not trusted: {reason}") from exc
+            raise HandshakeError(f"{NOT_TRUSTED}: {reason}") from exc
         except (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionResetError) as exc:
             log.info("TLS: %s", exc)
             tls.close()
