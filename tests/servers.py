@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult
+from aiosmtpd.smtp import MISSING, AuthResult
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -80,13 +80,40 @@ class SlowEHLO:
         return f"250 {server.hostname}"
 
 
+class SlowSteps(SlowEHLO):
+    """SlowEHLO that also waits before it takes up AUTH and before it answers each RCPT TO."""
+
+    def __init__(self, ehlo_delay: float, auth_delay: float, rcpt_delay: float) -> None:
+        super().__init__(ehlo_delay)
+        self.auth_delay = auth_delay
+        self.rcpt_delay = rcpt_delay
+
+    async def handle_AUTH(self, server, session, envelope, args):  # noqa: N802
+        await asyncio.sleep(self.auth_delay)
+        return MISSING  # aiosmtpd's own mechanism and authenticator take it from here
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        await asyncio.sleep(self.rcpt_delay)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
 @contextlib.contextmanager
 def smtpd(
-    host: str = "127.0.0.1", ehlo_delay: float = 0.0, port: int | None = None, **smtp_options
+    host: str = "127.0.0.1",
+    ehlo_delay: float = 0.0,
+    port: int | None = None,
+    *,
+    auth_delay: float = 0.0,
+    rcpt_delay: float = 0.0,
+    **smtp_options,
 ) -> Iterator[int]:
-    """aiosmtpd listening on host (on a free port unless given); yields its port."""
+    """aiosmtpd listening on host (on a free port unless given); yields its port. It waits
+    ehlo_delay before each EHLO/HELO reply, and auth_delay and rcpt_delay before AUTH and
+    each RCPT TO when they are given."""
+    steps = auth_delay or rcpt_delay
     controller = Controller(
-        SlowEHLO(ehlo_delay),
+        SlowSteps(ehlo_delay, auth_delay, rcpt_delay) if steps else SlowEHLO(ehlo_delay),
         hostname=host,
         port=port or free_port(host),
         server_hostname="mx.test",

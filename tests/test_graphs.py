@@ -1,8 +1,9 @@
 """Integration: the shipped graph definitions, proven from plugin to picture.
 
-One private Icinga 2 runs the shipped CheckCommand every second against three servers: one
+One private Icinga 2 runs the shipped CheckCommand every second against four servers: one
 that delays its banner and its EHLO reply by DELAY, one with STARTTLS checked with -D, one
-that never greets (so the check fails with no time). Its
+that never greets (so the check fails with no time), and one that the check logs in to
+(AUTH) and gives a recipient (RCPT TO), which delays AUTH and RCPT TO. Its
 GraphiteWriter feeds a private carbon-cache (read back by graphite-web and by the
 icingaweb2-module-graphite's own PHP code), its InfluxdbWriter a private influxd (queried
 with every query of the shipped Grafana dashboard). The PNP4Nagios template is run by
@@ -27,7 +28,7 @@ import trustme
 from graphstack import Carbon
 from helpers import ROOT, Perf, private_directory, run_check, unavailable
 from pictures import colours
-from servers import ScriptedServer, delayed, smtpd
+from servers import ScriptedServer, authenticator, delayed, smtpd
 
 pytestmark = pytest.mark.integration
 
@@ -37,11 +38,16 @@ DELAY = 0.25  # before the banner and before the EHLO reply: time is about 2 x D
 WARNING, CRITICAL, TIMEOUT = 0.4, 1.0, 10
 CERT_DAYS = 90.5
 PHASES = ("connect", "tls", "banner", "helo")  # stacked, in this order; time is their sum
+STEPS = ("auth", "mail")  # stacked; transaction is the phases and the steps together
+AUTH_DELAY, RCPT_DELAY = 0.1, 0.05  # before the AUTH exchange and before the RCPT TO reply
+STEP_DELAYS = {"auth": AUTH_DELAY, "mail": RCPT_DELAY, "transaction": AUTH_DELAY + RCPT_DELAY}
+USER, PASSWORD, RECIPIENT = "monitor", "pencil", "postmaster@example.com"
 # The perfdata labels each service sends: a renamed label fails these tests.
 SERVICES = {
     "smtp-delay": {"dns", "connect", "banner", "helo", "time"},
     "smtp-tls": {"dns", "connect", "tls", "banner", "helo", "time", "cert_days"},
     "smtp-silent": {"dns", "connect"},  # no banner within -t 1: CRITICAL, no time
+    "smtp-steps": {"dns", "connect", "banner", "helo", "time", "auth", "mail", "transaction"},
 }
 CHECKS = """
 object Host "{host}" {{
@@ -77,6 +83,16 @@ object Service "smtp-silent" {{
   vars.smtp_helo_port = {silent_port}
   vars.smtp_helo_timeout = 1
 }}
+object Service "smtp-steps" {{
+  import "every-second"
+  host_name = "{host}"
+  check_command = "smtp_helo"
+  vars.smtp_helo_port = {steps_port}
+  vars.smtp_helo_auth_user = "{user}"
+  vars.smtp_helo_auth_password = "{password}"
+  vars.smtp_helo_allow_plaintext_auth = true
+  vars.smtp_helo_rcpt_to = "{recipient}"
+}}
 """
 
 
@@ -85,12 +101,13 @@ class Servers:
     delaying: int
     tls: int
     silent: int
+    steps: int
     ca_file: Path
 
 
 @pytest.fixture(scope="module")
 def servers():
-    """The three SMTP servers the checks talk to, and the CA file for the TLS one."""
+    """The four SMTP servers the checks talk to, and the CA file for the TLS one."""
     now = datetime.datetime.now(datetime.timezone.utc)
     ca = trustme.CA()
     directory = private_directory("ca")
@@ -106,8 +123,15 @@ def servers():
         ScriptedServer(delayed(DELAY, DELAY)) as delaying,
         ScriptedServer(lambda peer: peer.hold()) as silent,
         smtpd(ident="ESMTP aiosmtpd", tls_context=context) as tls_port,
+        smtpd(
+            ident="ESMTP aiosmtpd",
+            authenticator=authenticator(USER, PASSWORD),
+            auth_require_tls=False,
+            auth_delay=AUTH_DELAY,
+            rcpt_delay=RCPT_DELAY,
+        ) as steps_port,
     ):
-        yield Servers(delaying.port, tls_port, silent.port, directory / "ca.pem")
+        yield Servers(delaying.port, tls_port, silent.port, steps_port, directory / "ca.pem")
     shutil.rmtree(directory)
 
 
@@ -127,7 +151,11 @@ def checks(servers: Servers) -> str:
         delay_port=servers.delaying,
         tls_port=servers.tls,
         silent_port=servers.silent,
+        steps_port=servers.steps,
         ca_file=servers.ca_file,
+        user=USER,
+        password=PASSWORD,
+        recipient=RECIPIENT,
         warning=WARNING,
         critical=CRITICAL,
     )
@@ -193,6 +221,12 @@ def test_stored_values(graph_run, carbon):
         assert set(slots(carbon, graphite_path("smtp-delay", "time", field)).values()) == {expected}
     days = set(slots(carbon, graphite_path("smtp-tls", "cert_days")).values())
     assert all(CERT_DAYS - 0.1 < d <= CERT_DAYS for d in days), days
+    steps = {p: slots(carbon, graphite_path("smtp-steps", p)) for p in SERVICES["smtp-steps"]}
+    for t, total in steps["transaction"].items():
+        for step in STEPS:
+            assert STEP_DELAYS[step] <= steps[step][t] < STEP_DELAYS[step] + 0.15, (step, t)
+        parts = ("connect", "banner", "helo", *STEPS)
+        assert sum(steps[p][t] for p in parts) == pytest.approx(total, abs=0.002), t
 
 
 def test_graphite_web_renders_what_whisper_holds(graph_run, carbon, graphite_web):
@@ -215,8 +249,9 @@ PHASE_COLOURS = {
     "dns": "#8c564b",
 }
 CERTIFICATE_COLOUR = "#1b9e77"
+STEP_COLOURS = {"auth": "#7570b3", "mail": "#66a61e", "transaction": "#e7298a"}
 DOMAIN_COLOURS = {"probe": "#9467bd", "addresses": "#e377c2", "answered": "#bcbd22"}
-CURVE_COLOURS = {**PHASE_COLOURS, "days": CERTIFICATE_COLOUR, **DOMAIN_COLOURS}
+CURVE_COLOURS = {**PHASE_COLOURS, "days": CERTIFICATE_COLOUR, **STEP_COLOURS, **DOMAIN_COLOURS}
 FAINT = {"connect", "dns"}  # well under a millisecond on loopback: a row of pixels, or none
 
 
@@ -234,11 +269,13 @@ def assert_drawn(png: Path, curves: set[str]) -> None:
         ("smtp-delay", {"dns", "connect", "banner", "helo", "time", "warning", "critical"}),
         ("smtp-tls", {"dns", "connect", "tls", "banner", "helo", "time"}),
         ("smtp-silent", {"dns", "connect"}),
+        ("smtp-steps", {"dns", "connect", "banner", "helo", "time"}),
     ],
 )
 def test_graphite_module_draws_the_phases(graph_run, graphite_web, service, curves):
     """The module's own code loads the template, finds the metrics, and graphite-web draws
-    every curve: each one's colour is in the picture (the legend is off)."""
+    every curve: each one's colour is in the picture (the legend is off). The certificate
+    and the steps charts are there exactly for the services that send their labels."""
     charts = graphite_web.module_charts(GRAPHITE_TEMPLATE, HOST, service, seconds=30)
     (phases,) = (chart for chart in charts if chart["template"] == "smtp_helo-phases")
     assert set(phases["metrics"]) == curves
@@ -251,6 +288,14 @@ def test_graphite_module_draws_the_phases(graph_run, graphite_web, service, curv
     for chart in certificate:
         assert chart["metrics"] == {"days": graphite_path(service, "cert_days")}
         assert_drawn(Path(chart["png"]), {"days"})
+    steps = [chart for chart in charts if chart["template"] == "smtp_helo-steps"]
+    assert len(steps) == ("transaction" in SERVICES[service])
+    for chart in steps:
+        assert chart["metrics"] == {step: graphite_path(service, step) for step in STEP_COLOURS}
+        assert_drawn(Path(chart["png"]), set(STEP_COLOURS))
+    drawn = {metric for chart in charts for metric in chart["metrics"].values()}
+    sent = {graphite_path(service, label) for label in SERVICES[service]}
+    assert sent <= drawn, "a label no chart draws gets a generic graph of its own"
 
 
 DASHBOARD = SHIPPED / "grafana" / "smtp_helo-influxdb.json"
@@ -305,7 +350,10 @@ def test_every_grafana_query_returns_its_series(graph_run, influxd, service):
                 assert all(2000 * DELAY <= ms < 2000 * DELAY + 150 for (ms,) in rows), rows
             elif label == "cert_days":
                 assert all(CERT_DAYS - 0.1 < days <= CERT_DAYS for (days,) in rows), rows
-    assert queried == {*PHASES, "time", "cert_days"}
+            elif label in STEP_DELAYS:
+                low = 1000 * STEP_DELAYS[label]
+                assert all(low <= ms < low + 150 for (ms,) in rows), (label, rows)
+    assert queried == {*PHASES, "time", "cert_days", *STEPS, "transaction"}
 
 
 PNP_TEMPLATE = SHIPPED / "pnp4nagios" / "check_smtp_helo.php"
@@ -349,6 +397,14 @@ def pnp_variables(rrd: Path, perfdata: dict[str, Perf], service: str) -> dict:
             },
         ),
         ("smtp-silent", ["-t", "1"], {"SMTP phases": {"connect"}}),
+        (
+            "smtp-steps",
+            ["--auth-user", USER, "--allow-plaintext-auth", "--rcpt-to", RECIPIENT],
+            {
+                "SMTP phases": {"connect", "banner", "helo", "time"},
+                "Steps beyond EHLO": {"auth", "mail", "transaction"},
+            },
+        ),
     ],
 )
 def test_pnp4nagios_template_draws_with_rrdtool(servers, tmp_path, service, options, graphs):
@@ -356,9 +412,13 @@ def test_pnp4nagios_template_draws_with_rrdtool(servers, tmp_path, service, opti
     its $opt and $def drawn by rrdtool graph: every curve's colour is in the picture."""
     if not shutil.which("rrdtool") or not shutil.which("php"):
         unavailable("rrdtool or php-cli is missing (.ci/run installs them)")
-    port = {"smtp-delay": servers.delaying, "smtp-tls": servers.tls}.get(service, servers.silent)
+    ports = {"smtp-delay": servers.delaying, "smtp-tls": servers.tls, "smtp-steps": servers.steps}
+    port = ports.get(service, servers.silent)
     extra = ["--ca-file", str(servers.ca_file)] if service == "smtp-tls" else []
-    runs = [run_check("-H", "127.0.0.1", "-p", str(port), *options, *extra) for _ in range(4)]
+    env = {"CHECK_SMTP_HELO_PASSWORD": PASSWORD}
+    runs = [
+        run_check("-H", "127.0.0.1", "-p", str(port), *options, *extra, env=env) for _ in range(4)
+    ]
     assert {tuple(run.perfdata) for run in runs} == {tuple(runs[0].perfdata)}, runs
     assert set(runs[0].perfdata) == SERVICES[service]
     rrd = tmp_path / f"{service}.rrd"

@@ -1,10 +1,11 @@
 """Integration: what an Icinga 2 user sees, the service page of Icinga Web 2 in a real browser.
 
 A private Icinga 2 runs the graph suite's checks (the shipped CheckCommand against a slow
-plain SMTP server, a STARTTLS one and a silent one); its GraphiteWriter feeds a private
-carbon-cache and its IDO a private MariaDB. Icinga Web 2 (monitoring and graphite modules,
-the shipped graphite template installed as README says) runs on PHP's built-in server, and
-headless Chromium opens the page of the plain and of the STARTTLS service.
+plain SMTP server, a STARTTLS one, a silent one and one it logs in to and gives a recipient);
+its GraphiteWriter feeds a private carbon-cache and its IDO a private MariaDB. Icinga Web 2
+(monitoring and graphite modules, the shipped graphite template installed as README says)
+runs on PHP's built-in server, and headless Chromium opens the page of the plain, the
+STARTTLS and the AUTH and RCPT TO service.
 """
 
 from __future__ import annotations
@@ -31,22 +32,27 @@ pytestmark = pytest.mark.integration
 
 SHIPPED = ROOT / "icinga-config" / "graphite"
 TEMPLATE = SHIPPED / "smtp_helo.ini"
-# The page of two of the graph suite's services: the state and plugin output it shows, the
-# charts of the shipped template and the curves drawn on them.
+# The page of three of the graph suite's services: the state and plugin output it shows, the
+# charts of the shipped template and the curves drawn on each.
+PHASES = {"dns", "connect", "banner", "helo", "time"}
 PAGES = {
     "smtp-delay": (
         "warning",
         r"SMTP WARNING - 127\.0\.0\.1:\d+ answered in [\d.]+ ms: response time outside warning "
         r"range 0\.4, banner: 220 delay\.test ESMTP, helo: 250 delay\.test",
-        {"smtp_helo-phases"},
-        {"dns", "connect", "banner", "helo", "time", "warning", "critical"},
+        {"smtp_helo-phases": PHASES | {"warning", "critical"}},
     ),
     "smtp-tls": (
         "ok",
         r"SMTP OK - 127\.0\.0\.1:\d+ answered in [\d.]+ ms, banner: 220 mx\.test ESMTP aiosmtpd, "
         r"helo: 250 mx\.test, tls: TLSv1\.3 \(certificate expires in 90 days\)",
-        {"smtp_helo-phases", "smtp_helo-certificate"},
-        {"dns", "connect", "tls", "banner", "helo", "time", "days"},
+        {"smtp_helo-phases": PHASES | {"tls"}, "smtp_helo-certificate": {"days"}},
+    ),
+    "smtp-steps": (
+        "ok",
+        r"SMTP OK - 127\.0\.0\.1:\d+ answered in [\d.]+ ms, banner: 220 mx\.test ESMTP aiosmtpd, "
+        r"helo: 250 mx\.test, auth: 235 2\.7\.0 Authentication successful, mail: 250 OK",
+        {"smtp_helo-phases": PHASES, "smtp_helo-steps": {"auth", "mail", "transaction"}},
     ),
 }
 
@@ -55,7 +61,7 @@ PAGES = {
 def graphite_url(engine_plugins, stock, servers, ido):  # noqa: F811
     """graphite-web on a carbon-cache of its own (the graph suite counts every metric in
     the shared one), after an Icinga 2 ran until the host and every service have a state in
-    the IDO and both pages' services have graphs."""
+    the IDO and every page's service has graphs."""
     with Carbon() as carbon, GraphiteWeb(carbon) as graphite_web:
         icinga = WriterIcinga(engine_plugins, stock, carbon, None, ido.config + checks(servers))
 
@@ -96,7 +102,7 @@ def assert_service_page(web: IcingaWeb, service: str) -> None:
     """Chromium opens the service page: the graphs are those of the shipped template, each
     image loaded by the module's script and drawn by graphite-web with every curve, and the
     status line and perfdata table are there."""
-    state, output, charts, curves = PAGES[service]
+    state, output, charts = PAGES[service]
     screenshot = web.base / f"{service}.png"
     dom = web.browse(web.service_page(HOST, service, 300), screenshot)
     images = graph_images(dom)
@@ -114,9 +120,8 @@ def assert_service_page(web: IcingaWeb, service: str) -> None:
         assert kind == "image/png", (kind, png[:200])
         chart = web.base / f"{service}-{number}.png"
         chart.write_bytes(png)
-        certificate = loaded["template"] == "smtp_helo-certificate"
-        assert_drawn(chart, {"days"} if certificate else curves - {"days"})
-    assert_drawn(screenshot, curves)
+        assert_drawn(chart, charts[loaded["template"]])
+    assert_drawn(screenshot, set().union(*charts.values()))
     assert '<td class="state-col state-up">' in dom, "the host is not UP"
     assert f'<td class="state-col state-{state}">' in dom, f"the service is not {state}"
     shown = re.search(r'<div class="plugin-output preformatted">([^<]*)</div>', dom)

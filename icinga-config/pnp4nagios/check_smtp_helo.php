@@ -7,12 +7,19 @@
  *
  * Graph 1: the phases of the conversation stacked in milliseconds, the response time as a
  * line on top, the -w/-c thresholds as dashed lines. Graph 2: days left on the server
- * certificate with the -D limits. A label that a check did not send is left out: a plain
- * check has no tls, a failed one has no time; a new phase is one more entry in $phases.
+ * certificate with the -D limits. Graph 3: the steps beyond EHLO (--auth-user, --mail-from,
+ * --rcpt-to) stacked in milliseconds, auth and mail, and the whole transaction (connect to
+ * the last RCPT TO reply) as a line on top. A label that a check did not send is left out: a
+ * plain check has no tls, a failed one has no time; a graph with none of its labels is not
+ * drawn. A new phase is one more entry in $phases, a new step one more in $steps.
  */
 
 $phases = ['connect' => '#3b6fb6', 'tls' => '#8f5fbf', 'banner' => '#2ca02c', 'helo' => '#17becf'];
-$colours = ['time' => '#f0c419', 'warning' => '#ff8c00', 'critical' => '#e31a1c', 'days' => '#1b9e77'];
+$steps = ['auth' => '#7570b3', 'mail' => '#66a61e'];
+$colours = [
+    'time' => '#f0c419', 'warning' => '#ff8c00', 'critical' => '#e31a1c', 'days' => '#1b9e77',
+    'transaction' => '#e7298a',
+];
 
 // Data source number of each perfdata label this service sent
 $index = array_flip($NAME);
@@ -40,26 +47,34 @@ $rules = function ($i, $base, $scale, $unit) use ($WARN, $CRIT, $warnLow, $critL
 $title = "$hostname / $servicedesc";
 $graph = 0;
 
-$stacked = array_intersect_key($phases, $index);
-if ($stacked || isset($index['time'])) {
-    $graph++;
-    $ds_name[$graph] = 'SMTP phases';
-    $opt[$graph] = "--vertical-label ms --lower-limit 0 --units-exponent 0 --title \"SMTP phases (ms): $title\"";
-    $def[$graph] = '';
+// The labels of $areas stacked in milliseconds and the label $line as a line on top, for
+// those of them this service sent: the RRDtool definitions, '' when it sent none of them
+$stacked = function ($areas, $line) use ($index, $RRDFILE, $DS, $colours) {
+    $def = '';
     $stack = '';
-    foreach ($stacked as $label => $colour) {
+    $curves = array_intersect_key($areas, $index);
+    if (isset($index[$line])) {
+        $curves[$line] = $colours[$line];
+    }
+    foreach ($curves as $label => $colour) {
         $i = $index[$label];
-        $def[$graph] .= "DEF:$label=$RRDFILE[$i]:$DS[$i]:AVERAGE CDEF:{$label}_ms=$label,1000,* "
-            . "AREA:{$label}_ms$colour:\"" . sprintf('%-8s', $label) . "\"$stack "
+        $legend = '"' . sprintf('%-11s', $label) . '"';
+        $def .= "DEF:$label=$RRDFILE[$i]:$DS[$i]:AVERAGE CDEF:{$label}_ms=$label,1000,* "
+            . ($label === $line ? "LINE2:{$label}_ms$colour:$legend " : "AREA:{$label}_ms$colour:$legend$stack ")
             . "GPRINT:{$label}_ms:LAST:\"last %7.1lf ms\" GPRINT:{$label}_ms:MAX:\"max %7.1lf ms\\n\" ";
         $stack = ':STACK';
     }
+    return $def;
+};
+
+$phasesGraph = $stacked($phases, 'time');
+if ($phasesGraph !== '') {
+    $graph++;
+    $ds_name[$graph] = 'SMTP phases';
+    $opt[$graph] = "--vertical-label ms --lower-limit 0 --units-exponent 0 --title \"SMTP phases (ms): $title\"";
+    $def[$graph] = $phasesGraph;
     if (isset($index['time'])) {
-        $i = $index['time'];
-        $def[$graph] .= "DEF:time=$RRDFILE[$i]:$DS[$i]:AVERAGE CDEF:time_ms=time,1000,* "
-            . "LINE2:time_ms{$colours['time']}:\"time    \" "
-            . "GPRINT:time_ms:LAST:\"last %7.1lf ms\" GPRINT:time_ms:MAX:\"max %7.1lf ms\\n\" ";
-        $def[$graph] .= $rules($i, 'time_ms', 1000, 'ms');
+        $def[$graph] .= $rules($index['time'], 'time_ms', 1000, 'ms');
     }
 }
 
@@ -71,4 +86,12 @@ if (isset($index['cert_days'])) {
     $def[$graph] = "DEF:days=$RRDFILE[$i]:$DS[$i]:AVERAGE "
         . "AREA:days{$colours['days']}:\"days left\" GPRINT:days:LAST:\"last %6.1lf\\n\" ";
     $def[$graph] .= $rules($i, 'days', 1, 'days');
+}
+
+$stepsGraph = $stacked($steps, 'transaction');
+if ($stepsGraph !== '') {
+    $graph++;
+    $ds_name[$graph] = 'Steps beyond EHLO';
+    $opt[$graph] = "--vertical-label ms --lower-limit 0 --units-exponent 0 --title \"Steps beyond EHLO (ms): $title\"";
+    $def[$graph] = $stepsGraph;
 }
