@@ -6,10 +6,10 @@
  * (link smtp_helo.php to this file).
  *
  * Graph 1: the phases of the conversation stacked in milliseconds, the response time as a
- * line on top, the -w/-c thresholds as dashed lines. Graph 2: days left on the server
- * certificate with the -D limits. Graph 3: the steps beyond EHLO (--auth-user, --mail-from,
- * --rcpt-to) stacked in milliseconds, auth and mail, and the whole transaction (connect to
- * the last RCPT TO reply) as a line on top. A label that a check did not send is left out: a
+ * line on top, the -w/-c thresholds as dashed lines. Graph 2: the steps beyond EHLO
+ * (--auth-user, --mail-from, --rcpt-to) stacked in milliseconds, auth and mail, and the whole
+ * transaction (connect to the last RCPT TO reply) as a line on top. Graph 3: days left on the
+ * server certificate with the -D limits. A label that a check did not send is left out: a
  * plain check has no tls, a failed one has no time; a graph with none of its labels is not
  * drawn. A new phase is one more entry in $phases, a new step one more in $steps.
  */
@@ -47,34 +47,33 @@ $rules = function ($i, $base, $scale, $unit) use ($WARN, $CRIT, $warnLow, $critL
 $title = "$hostname / $servicedesc";
 $graph = 0;
 
-// The labels of $areas stacked in milliseconds and the label $line as a line on top, for
-// those of them this service sent: the RRDtool definitions, '' when it sent none of them
-$stacked = function ($areas, $line) use ($index, $RRDFILE, $DS, $colours) {
-    $def = '';
-    $stack = '';
+// Graphs 1 and 2: the labels of each stacked in milliseconds, in order, and one label as a
+// line on top with its -w/-c thresholds; only the labels this service sent, and the graph
+// only when it sent one of them
+$stackedGraphs = ['SMTP phases' => [$phases, 'time'], 'Steps beyond EHLO' => [$steps, 'transaction']];
+foreach ($stackedGraphs as $name => [$areas, $line]) {
     $curves = array_intersect_key($areas, $index);
     if (isset($index[$line])) {
         $curves[$line] = $colours[$line];
     }
+    if (!$curves) {
+        continue;
+    }
+    $graph++;
+    $ds_name[$graph] = $name;
+    $opt[$graph] = "--vertical-label ms --lower-limit 0 --units-exponent 0 --title \"$name (ms): $title\"";
+    $def[$graph] = '';
+    $stack = '';
     foreach ($curves as $label => $colour) {
         $i = $index[$label];
         $legend = '"' . sprintf('%-11s', $label) . '"';
-        $def .= "DEF:$label=$RRDFILE[$i]:$DS[$i]:AVERAGE CDEF:{$label}_ms=$label,1000,* "
+        $def[$graph] .= "DEF:$label=$RRDFILE[$i]:$DS[$i]:AVERAGE CDEF:{$label}_ms=$label,1000,* "
             . ($label === $line ? "LINE2:{$label}_ms$colour:$legend " : "AREA:{$label}_ms$colour:$legend$stack ")
             . "GPRINT:{$label}_ms:LAST:\"last %7.1lf ms\" GPRINT:{$label}_ms:MAX:\"max %7.1lf ms\\n\" ";
         $stack = ':STACK';
     }
-    return $def;
-};
-
-$phasesGraph = $stacked($phases, 'time');
-if ($phasesGraph !== '') {
-    $graph++;
-    $ds_name[$graph] = 'SMTP phases';
-    $opt[$graph] = "--vertical-label ms --lower-limit 0 --units-exponent 0 --title \"SMTP phases (ms): $title\"";
-    $def[$graph] = $phasesGraph;
-    if (isset($index['time'])) {
-        $def[$graph] .= $rules($index['time'], 'time_ms', 1000, 'ms');
+    if (isset($index[$line])) {
+        $def[$graph] .= $rules($index[$line], "{$line}_ms", 1000, 'ms');
     }
 }
 
@@ -86,12 +85,4 @@ if (isset($index['cert_days'])) {
     $def[$graph] = "DEF:days=$RRDFILE[$i]:$DS[$i]:AVERAGE "
         . "AREA:days{$colours['days']}:\"days left\" GPRINT:days:LAST:\"last %6.1lf\\n\" ";
     $def[$graph] .= $rules($i, 'days', 1, 'days');
-}
-
-$stepsGraph = $stacked($steps, 'transaction');
-if ($stepsGraph !== '') {
-    $graph++;
-    $ds_name[$graph] = 'Steps beyond EHLO';
-    $opt[$graph] = "--vertical-label ms --lower-limit 0 --units-exponent 0 --title \"Steps beyond EHLO (ms): $title\"";
-    $def[$graph] = $stepsGraph;
 }
