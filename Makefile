@@ -92,11 +92,11 @@ basket: $(STAMP)
 	$(BIN)/python tools/director_basket.py > $(BASKET).new
 	mv $(BASKET).new $(BASKET)
 
-## make graphs: redraw README's graph (GRAPHS_OUTPUT, default docs/images/smtp_helo-graphite.png)
-## from a real run: Icinga 2 checks a slowing server for GRAPHS_MINUTES (2), GraphiteWriter,
-## carbon-cache, graphite-web and icingaweb2-module-graphite draw it; and the service page of
-## Icinga Web 2 on Icinga 2's IDO, as headless Chromium shows it (GRAPHS_PAGE, default
-## docs/images/smtp_helo-service-page.png). Needs root, like make test.
+## make graphs: redraw README's pictures (docs/images/smtp_helo-postfix.png and
+## smtp_helo-300ms.png) from a real run: Icinga 2 checks the real Postfix and a server 300 ms
+## away for GRAPHS_MINUTES (2); GraphiteWriter, carbon-cache, graphite-web, Icinga Web 2 on
+## Icinga 2's IDO with the graphite module; headless Chromium takes each service page.
+## Needs root, like make test.
 graphs: $(STAMP)
 	$(BIN)/python -m pytest -q -s tests/make_graphs.py
 
