@@ -371,8 +371,13 @@ class Channel:
     def exchange(
         self, phase: str, command: str, closed: str, verb: str = "", shown: str | None = None
     ) -> Reply:
-        """Send a command and read its reply; `verb` names it (default: its first word)."""
+        """Send a command and read its reply; `verb` names it (default: its first word).
+        Bytes already there would be taken as its reply: a protocol error (we never pipeline)."""
         verb = verb or command.split(maxsplit=1)[0]
+        if self.buffer:
+            early = printable(self.buffer.split(b"\n", 1)[0].rstrip(b"\r"), partial=True)[:80]
+            reason = f"protocol error: a reply came before {verb} was sent: {early}"
+            raise _AbortError(Failure(phase, reason, False), in_step=True)
         self.send(phase, command, shown, verb)
         reply = self.read(phase, f"{verb} reply", closed)
         reply.command = verb
@@ -613,6 +618,7 @@ def _quit(session: Session, channel: Channel) -> None:
     """RSET when a transaction was begun, then QUIT, waiting briefly for each reply; nothing
     they meet counts."""
     channel.clock.cap(QUIT_WAIT)
+    channel.buffer = b""  # what came unasked, if anything, has been judged already
     commands = ("RSET", "QUIT") if session.mail is not None else ("QUIT",)
     try:
         for command in commands:

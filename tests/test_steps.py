@@ -412,3 +412,23 @@ def test_the_password_never_appears_wherever_the_server_echoes_it(case, verbosit
         assert SECRET.encode() not in base64.b64decode(word[: len(word) // 4 * 4]), (word, run)
     if verbosity != "-v" or "challenge" not in case:  # -v shows no challenge
         assert "<secret hidden>" in shown, run  # the server's text did reach the output
+
+
+@pytest.mark.parametrize(
+    ("replies", "args", "before", "early"),
+    [
+        ({b"MAIL": [b"250 2.1.0 Ok\r\n250 2.1.5 early\r\n"], b"RCPT": [b"550 5.1.1 No\r\n"]},
+         ["--rcpt-to", "a@example.org"], "RCPT TO:<a@example.org>", "250 2.1.5 early"),
+        ({b"EHLO": [b"250 steps.test\r\n250 2.1.0 Ok\r\n"], b"MAIL": [b"550 5.7.1 No\r\n"]},
+         ["--mail-from", "a@example.org"], "MAIL FROM:<a@example.org>", "250 2.1.0 Ok"),
+    ],
+)  # fmt: skip
+def test_a_reply_that_comes_before_its_command_is_a_protocol_error(replies, args, before, early):
+    """Only one command is ever in flight: bytes already waiting when the next one is due
+    would be taken as its reply (a 250 where the server means 550)."""
+    with ScriptedServer(steps({b"EHLO": [b"250 steps.test\r\n"], **replies})) as server:
+        run = check(server, *args)
+    assert run.code == 2, run
+    assert f": protocol error: a reply came before {before} was sent: {early}, " in run.status
+    assert run.status.startswith("SMTP CRITICAL - "), run
+    assert before.encode() not in server.received and server.received.endswith(b"QUIT\r\n")
