@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import shutil
 import subprocess
@@ -127,6 +128,16 @@ def unavailable(reason: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"{reason}: CI must run this test")
     pytest.skip(reason)
+
+
+def user_nagios() -> None:
+    """Skips (fails in CI) where there is no user nagios, as whom the engines run checks."""
+    try:
+        pwd.getpwnam("nagios")
+    except KeyError:
+        unavailable(
+            "there is no user nagios, whom an engine's package makes: apt-get install icinga2-bin"
+        )
 
 
 def private_directory(prefix: str) -> Path:
