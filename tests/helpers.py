@@ -125,6 +125,7 @@ def assert_within(run: Run, timeout: float) -> None:
 
 def unavailable(reason: str) -> None:
     """Skip a test whose engine or server is missing here; in CI, which installs it, fail."""
+    __tracebackhide__ = True  # the skip is reported where the test called this
     if os.environ.get("CI"):
         pytest.fail(f"{reason}: CI must run this test")
     pytest.skip(reason)
@@ -132,6 +133,7 @@ def unavailable(reason: str) -> None:
 
 def user_nagios() -> None:
     """Skips (fails in CI) where there is no user nagios, as whom the engines run checks."""
+    __tracebackhide__ = True
     try:
         pwd.getpwnam("nagios")
     except KeyError:
