@@ -11,6 +11,7 @@ import time
 SHOWN_TEXT = 120  # characters of one server text (a reply, a reason) on the status line
 STATUS_LINE = 480  # characters of the whole status line before the perfdata
 LONG_LINE = 1100  # characters of a long output line: a whole reply line (1024) with its label
+MAX_WORKERS = 64  # threads of a mail domain check at once: its probes and lookups (--help says)
 
 # Server bytes: controls become '?', and '|' (where perfdata starts) becomes '/'
 _UNPRINTABLE = {**dict.fromkeys(range(32), "?"), 127: "?", 0xFFFD: "?", ord("|"): "/"}

@@ -16,8 +16,8 @@ import sys
 import nagiosplugin
 
 from . import __version__
-from .base import STDOUT
-from .names import dns_name, mailbox, resolver_address, shown
+from .base import MAX_WORKERS, STDOUT
+from .names import dns_name, ip_family, mailbox, resolver_address, shown
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (about 4 ms)
 if TYPE_CHECKING:
@@ -317,8 +317,9 @@ OPTIONS = [
            "warning, critical (default) or unknown", convert=timeout_state, metavar="STATE",
            default=nagiosplugin.Critical),
     Option("--mx", "mx", "check the mail domain instead of one host: every address (A and "
-           "AAAA) of every MX host, all at once; with no MX, the domain's own address (the "
-           "implicit MX). Every other option applies to each probe", convert=mail_domain,
+           f"AAAA) of every MX host, all at once ({MAX_WORKERS} at the most); with no MX, the "
+           "domain's own address (the implicit MX). Every other option applies to each probe",
+           convert=mail_domain,
            metavar="DOMAIN", excludes="--sni"),
     Option("--all-addresses", "all_addresses", "with -H: check every address of the name, all "
            "at once, not only the first that connects", default=False, excludes="--mx"),
@@ -326,9 +327,9 @@ OPTIONS = [
            "to this server instead of the system's: ADDRESS[:PORT], an IPv6 address with a "
            "port in brackets", convert=resolver_address, metavar="ADDRESS[:PORT]"),
     Option("--dane", "dane", "check each certificate against the TLSA records of its MX host "
-           "(RFC 7672), trusted only when DNSSEC-validated; implies -S",
-           action=store_with_starttls, default=False, excludes="--helo",
-           needs_one_of="--mx --all-addresses"),
+           "(RFC 7672), trusted only when DNSSEC-validated; implies -S. With -H NAME: the "
+           "name's TLSA records, on every address of it (as --all-addresses)",
+           action=store_with_starttls, default=False, excludes="--helo"),
     Option("--mta-sts", "mta_sts", "fetch the domain's MTA-STS policy (RFC 8461) and check the "
            "MX hosts and their certificates against it; implies -S",
            action=store_with_starttls, default=False, excludes="--helo --insecure",
@@ -415,6 +416,10 @@ def _checked(options: Options, given: list[Option]) -> Options:
         raise UsageError("give the host (-H) or the mail domain (--mx), not both")
     if options.hostname is None and options.mx is None:
         raise UsageError("-H/--hostname (or --mx DOMAIN) is required (see --help)")
+    if options.dane and options.hostname is not None:  # as check_ssl_cert -H NAME --dane
+        if ip_family(options.hostname.strip("[]").split("%", 1)[0]) is not None:
+            raise UsageError("--dane needs a host name (TLSA records belong to names), or --mx")
+        options.all_addresses = True
     _thresholds_in_order(options.warning, options.critical)
     return options
 
