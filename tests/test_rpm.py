@@ -21,7 +21,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, TIME_PATTERN, private_directory, unavailable
+from helpers import ROOT, TIME_PATTERN, private_directory, unavailable, user_nagios
 from packaging.requirements import Requirement
 from test_installed import ONE_SERVICE
 from test_postfix import BANNER, mta  # noqa: F401 -- the private Postfix, a fixture
@@ -86,7 +86,7 @@ def python39() -> str:
     found = sorted(root.glob("versions/3.9*/bin/python3.9"), reverse=True)
     found += [Path(p) for p in [shutil.which("python3.9")] if p and ".pyenv/shims" not in p]
     if not found:
-        unavailable("CPython 3.9 is not installed (pyenv, as make test-pythons needs it)")
+        unavailable("CPython 3.9 is not installed, RHEL 9's Python: pyenv install 3.9")
     return str(found[0])
 
 
@@ -104,7 +104,7 @@ def sdist(tmp_path_factory) -> Path:
     """A fresh sdist, as make dist builds it."""
     for tool in ("rpmbuild", "rpmlint", "rpm2cpio", "cpio"):
         if not shutil.which(tool):
-            unavailable(f"{tool} is not installed (.ci/run installs rpm, rpmlint, rpm2cpio)")
+            unavailable(f"{tool} is not installed: apt-get install rpm rpm2cpio cpio rpmlint")
     out = tmp_path_factory.mktemp("sdist")
     subprocess.run(
         [
@@ -272,8 +272,8 @@ def dependencies() -> Path:
     missing = [name for name in IMPORT_NAMES.values() if not (DEBIAN_DIST_PACKAGES / name).is_dir()]
     if missing:
         unavailable(
-            f"Debian's {', '.join(missing)} missing (.ci/run installs python3-nagiosplugin, "
-            "python3-idna, python3-dnspython)"
+            f"Debian's {', '.join(missing)} missing: "
+            "apt-get install python3-nagiosplugin python3-idna python3-dnspython"
         )
     directory = private_directory("rpm-dependencies")
     for name in IMPORT_NAMES.values():
@@ -366,8 +366,16 @@ def check_starttls(python: str, root: Path, dependencies: Path, mta, user: str =
     assert_only_declared_modules(python, root, dependencies, proc.stderr)
 
 
+def as_nagios() -> str:
+    """The user the engines run checks as; switching to it needs root."""
+    if os.geteuid() != 0:
+        unavailable("running the plugin as user nagios needs root: sudo make test")
+    user_nagios()
+    return "nagios"
+
+
 def test_the_payload_runs_on_debians_python_as_nagios(payload, dependencies, mta):  # noqa: F811
-    check_starttls(SYSTEM_PYTHON, payload, dependencies, mta, user="nagios")
+    check_starttls(SYSTEM_PYTHON, payload, dependencies, mta, user=as_nagios())
 
 
 def test_the_payload_runs_on_cpython_3_9(payload39, dependencies, mta):  # noqa: F811
@@ -379,7 +387,7 @@ def test_the_installed_plugin_runs_by_its_shebang_as_nagios(payload):
     plugin = payload / PLUGIN.lstrip("/")
     assert (payload / LAUNCHER.lstrip("/")).read_text().startswith("#!/usr/bin/python3 -s\n")
     proc = subprocess.run(
-        ["runuser", "-u", "nagios", "--", str(plugin), "-V"],
+        ["runuser", "-u", as_nagios(), "--", str(plugin), "-V"],
         capture_output=True,
         text=True,
         cwd="/",
