@@ -188,7 +188,7 @@ def test_sigterm_during_the_imports_is_answered_too():
 def test_an_invalid_host_name_is_never_the_ehlo_argument(hostname):
     """The machine's name is sent only when it is a valid FQDN; else the address literal."""
     if shutil.which("unshare") is None or os.geteuid() != 0:
-        unavailable("a host name of its own needs unshare (util-linux) and root")
+        unavailable("a host name of its own needs unshare (util-linux) and root: sudo make test")
     with ScriptedServer(serve(b"220 mx.test ESMTP\r\n")) as peer:
         program = (
             "import socket, subprocess, sys; socket.sethostname(sys.argv[1]); "
