@@ -8,6 +8,10 @@ import _signal  # the signal module's C core: the module itself builds enum clas
 import os
 import time
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from types import FrameType
+
 SHOWN_TEXT = 120  # characters of one server text (a reply, a reason) on the status line
 STATUS_LINE = 480  # characters of the whole status line before the perfdata
 LONG_LINE = 1100  # characters of a long output line: a whole reply line (1024) with its label
@@ -69,7 +73,18 @@ class DeadlineError(BaseException):
     does, to report its own errors) must not swallow it."""
 
 
-def _expired(_signum: int, _frame: object) -> None:
+IMPORT_GRACE = 0.001  # seconds: the deadline asks again this soon after an import it met
+
+
+def _expired(_signum: int, frame: FrameType | None) -> None:
+    """The deadline, raised where the check is; but never inside an import (dnspython loads
+    the class of a record type when it first reads one): a module cut there stays half made,
+    and Python words that its own way, or only on stderr. The import ends first."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            _signal.setitimer(_signal.ITIMER_REAL, IMPORT_GRACE)
+            return
+        frame = frame.f_back
     raise DeadlineError
 
 
