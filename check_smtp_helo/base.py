@@ -8,9 +8,14 @@ import _signal  # the signal module's C core: the module itself builds enum clas
 import os
 import time
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from types import FrameType
+
 SHOWN_TEXT = 120  # characters of one server text (a reply, a reason) on the status line
 STATUS_LINE = 480  # characters of the whole status line before the perfdata
 LONG_LINE = 1100  # characters of a long output line: a whole reply line (1024) with its label
+MAX_WORKERS = 64  # threads of a mail domain check at once: its probes and lookups (--help says)
 
 # Server bytes: controls become '?', and '|' (where perfdata starts) becomes '/'
 _UNPRINTABLE = {**dict.fromkeys(range(32), "?"), 127: "?", 0xFFFD: "?", ord("|"): "/"}
@@ -26,8 +31,31 @@ class HandshakeError(Exception):
     """A TLS handshake that failed; the text says why, naming TLS."""
 
 
-def printable(raw: bytes) -> str:
-    """Server bytes as ASCII text without controls or '|'."""
+HIDDEN = "<secret hidden>"  # shown instead of a secret and of what reveals it
+_SECRETS: tuple[bytes, ...] = ()  # what this run must never show; see hide()
+
+
+def hide(*forms: bytes) -> None:
+    """From now on, printable() shows HIDDEN instead of any of these (the AUTH secret, and
+    each response sent that reveals it), wherever a server puts them. A tuple replaced as a
+    whole: the probes of a mail domain read it from their threads while one adds to it."""
+    global _SECRETS  # noqa: PLW0603 -- one password a run, in every text from every server
+    added = {*_SECRETS, *(form for form in forms if form)}
+    _SECRETS = tuple(sorted(added, key=len, reverse=True))  # the longest first: all of it hidden
+
+
+def printable(raw: bytes, partial: bool = False) -> str:
+    """Server bytes as ASCII text without controls or '|', and every secret as HIDDEN: all
+    text from a server, whatever it came in (a reply, a SASL challenge, a certificate), is
+    shown through here. `partial`: the text stops where more was still to come, so a secret's
+    beginning at its end is hidden too."""
+    for secret in _SECRETS:
+        raw = raw.replace(secret, HIDDEN.encode())
+        if partial:
+            for length in range(len(secret) - 1, 0, -1):
+                if raw.endswith(secret[:length]):
+                    raw = raw[:-length] + HIDDEN.encode()
+                    break
     return raw.decode("ascii", "replace").translate(_UNPRINTABLE)
 
 
@@ -45,7 +73,18 @@ class DeadlineError(BaseException):
     does, to report its own errors) must not swallow it."""
 
 
-def _expired(_signum: int, _frame: object) -> None:
+IMPORT_GRACE = 0.001  # seconds: the deadline asks again this soon after an import it met
+
+
+def _expired(_signum: int, frame: FrameType | None) -> None:
+    """The deadline, raised where the check is; but never inside an import (dnspython loads
+    the class of a record type when it first reads one): a module cut there stays half made,
+    and Python words that its own way, or only on stderr. The import ends first."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            _signal.setitimer(_signal.ITIMER_REAL, IMPORT_GRACE)
+            return
+        frame = frame.f_back
     raise DeadlineError
 
 

@@ -69,6 +69,23 @@ def require_dnspython() -> None:
         )
 
 
+def load_modules(options: Options) -> None:
+    """Import what the options need before the deadline is armed: the deadline signal inside
+    an import can leave a module half made, which Python reports in its own words ('Error
+    calling __set_name__', 'Exception ignored in ... _get_module_lock'). A plain check needs
+    nothing more; what a module imports lazily later is kept from the signal by the Timer."""
+    if options.speaks_tls:
+        from . import tls  # noqa: F401, PLC0415
+    if options.auth_user is not None:
+        from . import sasl  # noqa: F401, PLC0415
+    if options.mx or options.all_addresses or options.resolver:
+        try:
+            require_dnspython()
+        except ValueError:  # Derived says so, as the one UNKNOWN line
+            return
+        from . import domain_check  # noqa: F401, PLC0415 -- and with it domain and dnspython
+
+
 def default_port(options: Options) -> int:
     """465 for implicit TLS, 24 for LMTP, else 25."""
     if options.implicit_tls:
@@ -270,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         options = parse(sys.argv[1:] if argv is None else argv)
     except UsageError as exc:
         return _exit_with(nagiosplugin.Unknown, str(exc))
+    load_modules(options)
     TIMER.arm(options.timeout)  # everything from here on, files named by options included
     try:
         try:

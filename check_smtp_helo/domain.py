@@ -14,13 +14,25 @@ import threading
 import time
 from functools import partial
 
+# dnspython imports the class of a record type when it first reads one: every domain check
+# reads these, so they are imported with this module, before the deadline is armed
 import dns.edns
 import dns.exception
 import dns.flags
 import dns.rcode
+import dns.rdtypes.ANY.CNAME
+import dns.rdtypes.ANY.MX
+import dns.rdtypes.ANY.NSEC
+import dns.rdtypes.ANY.NSEC3
+import dns.rdtypes.ANY.RRSIG
+import dns.rdtypes.ANY.TLSA
+import dns.rdtypes.ANY.TXT
+import dns.rdtypes.IN.A
+import dns.rdtypes.IN.AAAA
 import dns.resolver
 
-from .base import NOT_TRUSTED, printable
+from .base import MAX_WORKERS, NOT_TRUSTED, printable
+from .names import dns_name, shown
 from .smtp import Session, Target, converse, endpoint
 
 TYPE_CHECKING = False
@@ -36,6 +48,10 @@ POLICY_PATH = "/.well-known/mta-sts.txt"
 POLICY_MODES = ("enforce", "testing", "none")
 DANE_USAGES, DANE_SELECTORS = (2, 3), (0, 1)  # RFC 7672 3.1: DANE-TA, DANE-EE; cert, SPKI
 DIGESTS = {0: None, 1: "sha256", 2: "sha512"}  # TLSA matching types: full, SHA-256, SHA-512
+# Conversations (and DNS lookups) at once: a domain has a handful of MX hosts, and a hostile
+# one with hundreds must not take a thread each (a process limit ends in "can't start new
+# thread"). The probes past MAX_WORKERS wait for a free worker, within the same deadline.
+_WORKERS = threading.BoundedSemaphore(MAX_WORKERS - 1)  # besides the thread that asks
 
 
 class DNSError(OSError):
@@ -130,19 +146,41 @@ def lookup_with(server: tuple[str, int] | None, family: int) -> Lookup:
 
 
 def concurrently(calls: list[Callable[[], object]]) -> list[object]:
-    """Each call in a thread of its own; their results (or exceptions) in order. Every call
-    keeps the deadline itself."""
+    """The calls at once, as far as the worker threads allow: the caller and the threads it
+    could start take the next call until none is left. Their results (or exceptions) in
+    order; every call keeps the deadline itself. Nested calls share the one bound, and a
+    thread that cannot start (a process limit) leaves its share to the others."""
     results: list[object] = [None] * len(calls)
+    pending = iter(range(len(calls)))
+    lock = threading.Lock()
 
-    def run(index: int) -> None:
+    def work() -> None:
+        while True:
+            with lock:
+                index = next(pending, None)
+            if index is None:
+                return
+            try:
+                results[index] = calls[index]()
+            except Exception as exc:  # handed to the caller, who words it
+                results[index] = exc
+
+    def worker() -> None:
         try:
-            results[index] = calls[index]()
-        except Exception as exc:  # handed to the caller, who words it
-            results[index] = exc
+            work()
+        finally:
+            _WORKERS.release()
 
-    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(calls))]
-    for thread in threads:
-        thread.start()
+    threads: list[threading.Thread] = []
+    while len(threads) < len(calls) - 1 and _WORKERS.acquire(blocking=False):
+        thread = threading.Thread(target=worker, daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:  # can't start new thread
+            _WORKERS.release()
+            break
+        threads.append(thread)
+    work()
     for thread in threads:
         thread.join()
     return results
@@ -256,7 +294,20 @@ def mx_hosts(lookups: Lookups, domain: MailDomain) -> None:
         return
     domain.implicit = not exchanges
     pairs = exchanges or [(None, domain.name)]
-    domain.hosts = [MXHost(name, preference) for preference, name in pairs]
+    names = {name.lower(): (preference, name) for preference, name in reversed(pairs)}
+    domain.hosts = [mx_host(name, preference) for preference, name in sorted(names.values())]
+
+
+def mx_host(name: str, preference: int | None) -> MXHost:
+    """An MX host (each name once, at its best preference); a name that cannot be a host
+    (the root '.', '\\255' bytes, a space) is never looked up nor talked to: its error says so."""
+    try:
+        dns_name(name, "MX host")
+    except ValueError:
+        host = MXHost(shown(name), preference)
+        host.error = DNSError("not a valid host name")
+        return host
+    return MXHost(name, preference)
 
 
 def look_up(lookups: Lookups, domain: MailDomain, *, family: int, port: int, dane: bool,
@@ -272,7 +323,7 @@ def look_up(lookups: Lookups, domain: MailDomain, *, family: int, port: int, dan
         calls.append(lambda: sts_record(lookups, domain))
     together(calls)
     concurrently([partial(_host_records, lookups, host, family, port, dane)
-                  for host in domain.hosts if not host.addresses])  # fmt: skip
+                  for host in domain.hosts if not (host.addresses or host.error)])  # fmt: skip
     domain.dns_time = time.perf_counter() - started
 
 
@@ -375,9 +426,28 @@ def policy_body(response: bytes) -> str:
         raise ValueError(f"policy larger than {POLICY_LIMIT} bytes")
     headers = dict(line.split(b":", 1) for line in lines[1:] if b":" in line)
     kind = {k.strip().lower(): v.strip().lower() for k, v in headers.items()}.get(b"content-type")
-    if kind is None or not kind.startswith(b"text/plain"):
+    if kind is None or kind.split(b";", 1)[0].strip() != b"text/plain":  # parameters may follow
         raise ValueError("policy is not text/plain")
     return body.decode("ascii", "replace")
+
+
+def label(host: str, address: str) -> str:
+    """The perfdata label of a probe's time: time_<host>_<address>, every character that is
+    not a letter, digit or '_' as '_' (Graphite and InfluxDB take it as it is)."""
+    name = f"time_{host}_{address}".lower()
+    return "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+
+
+def unique_labels(probes: list[Probe]) -> None:
+    """Two names can make one label (mx-1 and mx_1): the second, in the order of host and
+    address, gets _2, the next _3, each also unlike every other label."""
+    taken: set[str] = set()
+    for probe in sorted(probes, key=lambda p: (p.host.name, p.address)):
+        base, number = probe.label, 1
+        while probe.label in taken:
+            number += 1
+            probe.label = f"{base}_{number}"
+        taken.add(probe.label)
 
 
 class Probe:
@@ -387,13 +457,7 @@ class Probe:
         self.host = host
         self.address = address
         self.session = session
-
-    @property
-    def label(self) -> str:
-        """The perfdata label of its time: time_<host>_<address>, every character that is
-        not a letter, digit or '_' as '_' (Graphite and InfluxDB take it as it is)."""
-        name = f"time_{self.host.name}_{self.address}".lower()
-        return "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+        self.label = label(host.name, address)  # made unique among a check's probes
 
     @property
     def where(self) -> str:
@@ -407,6 +471,12 @@ class Probe:
         return (session.failure is None and session.banner is not None
                 and session.banner.code == 220 and session.helo is not None
                 and session.helo.code == 250)  # fmt: skip
+
+    @property
+    def responded(self) -> bool:
+        """Did the server say anything: a banner, or a TLS handshake (that may have failed)?"""
+        failure = self.session.failure
+        return self.session.banner is not None or (failure is not None and failure.phase == "tls")
 
     @property
     def certificate_rejected(self) -> bool:
@@ -469,8 +539,10 @@ def probe_all(domain: MailDomain, target: Callable[[MXHost, str], Target],
     sessions = together([partial(converse, target(host, address),
                                  _Prefixed(log, f"{host.name} [{address}]"))
                          for host, address in pairs])  # fmt: skip
-    return [Probe(host, address, session)  # type: ignore[arg-type]
-            for (host, address), session in zip(pairs, sessions)]  # fmt: skip
+    probes = [Probe(host, address, session)  # type: ignore[arg-type]
+              for (host, address), session in zip(pairs, sessions)]  # fmt: skip
+    unique_labels(probes)
+    return probes
 
 
 class _Prefixed(logging.LoggerAdapter):

@@ -16,8 +16,8 @@ import sys
 import nagiosplugin
 
 from . import __version__
-from .base import STDOUT
-from .names import dns_name, mailbox, resolver_address, shown
+from .base import MAX_WORKERS, STDOUT
+from .names import dns_name, ip_family, mailbox, resolver_address, shown
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (about 4 ms)
 if TYPE_CHECKING:
@@ -110,6 +110,17 @@ def sender(text: str) -> str:
 def user(text: str) -> str:
     if not text or any(c in text for c in "\r\n\0"):
         raise ValueError("the user name must not be empty nor contain CR, LF or NUL")
+    try:
+        text.encode("utf-8")  # an argument's bytes that are not UTF-8 arrive as surrogates
+    except UnicodeEncodeError:
+        raise ValueError("the user name is not UTF-8") from None
+    return text
+
+
+def given(text: str) -> str:
+    """A value that must say something: an empty one is not taken as the option left out."""
+    if not text:
+        raise ValueError("the value is empty (leave the option out for its default)")
     return text
 
 
@@ -264,9 +275,9 @@ OPTIONS = [
            "by default)", default=False),
     Option("--sni", "sni", "server name to send in the TLS handshake and verify the certificate "
            "against (default: the -H name; with an IP address, no SNI and the certificate must "
-           "name the IP)", convert=str, metavar="NAME", needs_tls=True),
+           "name the IP)", convert=given, metavar="NAME", needs_tls=True),
     Option("--ca-file", "ca_file", "PEM file of CA certificates to trust besides the system's",
-           convert=str, metavar="PATH", needs_tls=True),
+           convert=given, metavar="PATH", needs_tls=True),
     Option("--insecure", "insecure", "do not verify the certificate's chain and name (its "
            "expiry is still judged)", default=False, needs_tls=True, excludes="--ca-file"),
     Option("-D --certificate-days", "certificate_days", "WARNING (CRITICAL) when the "
@@ -306,8 +317,9 @@ OPTIONS = [
            "warning, critical (default) or unknown", convert=timeout_state, metavar="STATE",
            default=nagiosplugin.Critical),
     Option("--mx", "mx", "check the mail domain instead of one host: every address (A and "
-           "AAAA) of every MX host, all at once; with no MX, the domain's own address (the "
-           "implicit MX). Every other option applies to each probe", convert=mail_domain,
+           f"AAAA) of every MX host, all at once ({MAX_WORKERS} at the most); with no MX, the "
+           "domain's own address (the implicit MX). Every other option applies to each probe",
+           convert=mail_domain,
            metavar="DOMAIN", excludes="--sni"),
     Option("--all-addresses", "all_addresses", "with -H: check every address of the name, all "
            "at once, not only the first that connects", default=False, excludes="--mx"),
@@ -315,9 +327,9 @@ OPTIONS = [
            "to this server instead of the system's: ADDRESS[:PORT], an IPv6 address with a "
            "port in brackets", convert=resolver_address, metavar="ADDRESS[:PORT]"),
     Option("--dane", "dane", "check each certificate against the TLSA records of its MX host "
-           "(RFC 7672), trusted only when DNSSEC-validated; implies -S",
-           action=store_with_starttls, default=False, excludes="--helo",
-           needs_one_of="--mx --all-addresses"),
+           "(RFC 7672), trusted only when DNSSEC-validated; implies -S. With -H NAME: the "
+           "name's TLSA records, on every address of it (as --all-addresses)",
+           action=store_with_starttls, default=False, excludes="--helo"),
     Option("--mta-sts", "mta_sts", "fetch the domain's MTA-STS policy (RFC 8461) and check the "
            "MX hosts and their certificates against it; implies -S",
            action=store_with_starttls, default=False, excludes="--helo --insecure",
@@ -404,6 +416,10 @@ def _checked(options: Options, given: list[Option]) -> Options:
         raise UsageError("give the host (-H) or the mail domain (--mx), not both")
     if options.hostname is None and options.mx is None:
         raise UsageError("-H/--hostname (or --mx DOMAIN) is required (see --help)")
+    if options.dane and options.hostname is not None:  # as check_ssl_cert -H NAME --dane
+        if ip_family(options.hostname.strip("[]").split("%", 1)[0]) is not None:
+            raise UsageError("--dane needs a host name (TLSA records belong to names), or --mx")
+        options.all_addresses = True
     _thresholds_in_order(options.warning, options.critical)
     return options
 

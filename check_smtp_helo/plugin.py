@@ -195,44 +195,64 @@ class BannerContext(ReplyContext):
     def __init__(self, expect: re.Pattern | None) -> None:
         super().__init__("banner", 220)
         self.expect = expect
+        self.matched: dict[tuple[str, ...], bool] = {}  # by the banner's lines
+
+    def prepare(self, banners: list[Reply]) -> None:
+        """Match every banner at once: one child process for them all (see search_within_deadline),
+        not one each, when a mail domain has hundreds of probes to judge in what is left."""
+        if self.expect is None:
+            return
+        new = list(dict.fromkeys(key for key in map(_lines, banners) if key not in self.matched))
+        if new:
+            self.matched.update(zip(new, search_within_deadline(self.expect, new)))
 
     def evaluate(self, metric, resource):
         result = super().evaluate(metric, resource)
         if result.state != nagiosplugin.Ok or self.expect is None:
             return result
-        if search_within_deadline(self.expect, metric.value.wire_lines()):
+        self.prepare([metric.value])
+        if self.matched[_lines(metric.value)]:
             return result
         return self.result_cls(nagiosplugin.Warn, "banner does not match -e", metric)
 
 
-def search_within_deadline(pattern: re.Pattern, lines: list[str]) -> bool:
-    """Does the pattern match some line? A pattern can backtrack for hours inside the re
-    engine, where no signal handler runs, so the match runs in a child process that the
-    deadline ends: its own timer kills it, and the parent's DeadlineError interrupts the wait."""
+def _lines(reply: Reply) -> tuple[str, ...]:
+    return tuple(reply.wire_lines())
+
+
+def search_within_deadline(pattern: re.Pattern, texts: list[tuple[str, ...]]) -> list[bool]:
+    """Does the pattern match some line, of each text? A pattern can backtrack for hours
+    inside the re engine, where no signal handler runs, so the matching runs in a child
+    process that the deadline ends: its own timer kills it, and the parent's DeadlineError
+    interrupts the wait."""
     left = TIMER.left()
     if left <= 0:
         raise DeadlineError
     read_end, write_end = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the child: one byte, b"1" for a match, then gone
+    if pid == 0:  # the child: one byte a text, b"1" for a match, then gone
         try:
             _signal.signal(_signal.SIGTERM, _signal.SIG_DFL)
             _signal.signal(_signal.SIGALRM, _signal.SIG_DFL)
             if left < float("inf"):  # armed, as it is in every run of the plugin
                 _signal.setitimer(_signal.ITIMER_REAL, left)
-            os.write(write_end, b"1" if any(map(pattern.search, lines)) else b"0")
+            for lines in texts:
+                os.write(write_end, b"1" if any(map(pattern.search, lines)) else b"0")
         finally:
             os._exit(0)
     os.close(write_end)
+    answers = b""
     try:
-        answer = os.read(read_end, 1)
+        while len(answers) < len(texts):
+            chunk = os.read(read_end, len(texts) - len(answers))
+            if not chunk:  # killed by its own timer, a moment before ours
+                raise DeadlineError
+            answers += chunk
     finally:
         os.close(read_end)
         os.kill(pid, _signal.SIGKILL)
         os.waitpid(pid, 0)
-    if not answer:  # killed by its own timer, a moment before ours
-        raise DeadlineError
-    return answer == b"1"
+    return [answer == ord("1") for answer in answers]
 
 
 class TLSVersionContext(nagiosplugin.Context):

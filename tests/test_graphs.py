@@ -575,7 +575,7 @@ def test_pnp4nagios_template_draws_with_rrdtool(servers, tmp_path, service):
     them; the crossing server's warning limit is drawn; a server down half the time leaves
     gaps."""
     if not shutil.which("rrdtool") or not shutil.which("php"):
-        unavailable("rrdtool or php-cli is missing (.ci/run installs them)")
+        unavailable("rrdtool or php-cli is missing: apt-get install rrdtool php-cli")
     runs = pnp_runs(service, servers)
     complete = next(run for run in runs if set(run.perfdata) == SERVICES[service])
     labels = list(complete.perfdata)
