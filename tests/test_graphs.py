@@ -303,6 +303,7 @@ FAINT = {"connect", "dns"}  # well under a millisecond on loopback: a row of pix
 AREAS = {PHASE_COLOURS[phase] for phase in PHASES}  # the stacked phases
 ANSWERS = {PHASE_COLOURS[curve] for curve in ("tls", "banner", "helo", "time")}  # not when down
 SHARE = 0.25  # of the plot height: the least the tallest stack of phases must fill
+GAP = 10  # columns: the least width of a gap (a 2 s slot of a 40 s graph is about 40)
 
 
 def assert_drawn(png: Path, curves: set[str], maybe: set[str] = FAINT) -> None:
@@ -326,12 +327,14 @@ def assert_phases_fill(png: Path, plot_height: int) -> None:
 
 def assert_gaps(png: Path) -> None:
     """Failed checks (no time, no banner) leave gaps: between the first and the last column
-    that shows an answer, a fifth of the columns show none. A failed check drawn as zero
-    would draw the time line along the bottom there."""
+    that shows an answer, runs of columns that show none, one of them GAP columns wide at
+    least (a slot without a result). A failed check drawn as zero would draw the time line
+    along the bottom there."""
     heights = column_heights(png.read_bytes(), ANSWERS)
     drawn = [x for x, height in enumerate(heights) if height]
-    gaps = [x for x in range(drawn[0], drawn[-1]) if not heights[x]]
-    assert len(gaps) >= (drawn[-1] - drawn[0]) / 5, f"{png.name}: {len(gaps)} columns of gap"
+    runs = "".join("x" if heights[x] else " " for x in range(drawn[0], drawn[-1])).split("x")
+    widest = max(map(len, runs))
+    assert widest >= GAP, f"{png.name}: the widest gap is {widest} columns"
 
 
 LIMITED = {"time", "warning", "critical"}
