@@ -13,7 +13,7 @@ STAMP  := $(VENV)/.installed
 BENCH_PYTHON ?= $(firstword $(wildcard /usr/bin/python3) $(PYTHON))
 BENCH_VENV   ?= .venv-bench
 BASKET := icinga-config/director/smtp_helo-basket.json
-SOURCES := setup.cfg pyproject.toml $(wildcard check_smtp_helo/*.py)
+SOURCES := setup.cfg pyproject.toml $(wildcard check_smtp_helo/*.py check_smtp_helo/*/*.py)
 # the interpreter of the single file: Debian's own
 SYSTEM_PYTHON ?= /usr/bin/python3
 VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' check_smtp_helo/__init__.py)
@@ -24,6 +24,7 @@ PYZ     := dist/check_smtp_helo.pyz
 # $(call venv,PYTHON,DIR): DIR is a venv of PYTHON with the project and its test and dev extras
 define venv
 	test -x $(2)/bin/python || $(1) -m venv $(2)
+	rm -rf build/lib  # setuptools' staging: a module moved away would stay in it, and be installed
 	$(2)/bin/python -m pip install --quiet --upgrade pip
 	$(2)/bin/python -m pip install --quiet '.[test,dev]'
 	touch $(2)/.installed

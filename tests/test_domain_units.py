@@ -9,19 +9,14 @@ import ssl
 import pytest
 import trustme
 
-from check_smtp_helo.cli import Derived
-from check_smtp_helo.domain import (
-    MXHost,
-    Policy,
-    Probe,
-    dane_matches,
-    names_host,
-    parse_policy,
-    policy_body,
-)
-from check_smtp_helo.names import resolver_address
-from check_smtp_helo.options import parse
-from check_smtp_helo.tls import public_key_info
+from check_smtp_helo.core.inputs import resolver_address
+from check_smtp_helo.domain.dane import dane_matches, names_host
+from check_smtp_helo.domain.model import MXHost
+from check_smtp_helo.domain.mta_sts import Policy, parse_policy, policy_body
+from check_smtp_helo.domain.probes import Probe
+from check_smtp_helo.options.derive import Derived
+from check_smtp_helo.options.parse import parse
+from check_smtp_helo.tls.der import public_key_info
 
 NAMES = ["mx.example.com"]  # the DNS names of the leaf in chain()
 

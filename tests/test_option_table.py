@@ -8,7 +8,7 @@ import re
 import pytest
 from helpers import ROOT, run_check
 
-from check_smtp_helo.options import BY_FLAG, OPTIONS, Options
+from check_smtp_helo.options.table import BY_FLAG, OPTIONS, Options
 
 COMMAND = ROOT / "icinga-config" / "icinga2" / "smtp_helo-command.conf"
 # -V and -h print and exit 3: no service runs them. -P is refused: a password among the

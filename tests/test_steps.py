@@ -244,10 +244,10 @@ def test_only_auth_checks_import_the_sasl_code():
     """A plain check, and one with MAIL FROM and RCPT TO, pay nothing for AUTH."""
     with ScriptedServer(steps({b"EHLO": [AUTH_OFFERED], b"AUTH": [b"235 2.7.0 Ok\r\n"]})) as server:
         for args in ([], ["--mail-from", "a@example.org", "--rcpt-to", "b@example.org"]):
-            assert not {"check_smtp_helo.sasl", "hmac", "hashlib"} & imported(server, *args)
+            assert not {"check_smtp_helo.smtp.sasl", "hmac", "hashlib"} & imported(server, *args)
         auth = imported(server, "--auth-user", "u", "--allow-plaintext-auth", "--auth-mechanism",
                         "PLAIN", env=PASSWORD)  # fmt: skip
-    assert "check_smtp_helo.sasl" in auth
+    assert "check_smtp_helo.smtp.sasl" in auth
 
 
 def test_a_server_that_stalls_after_the_password_times_out_without_showing_it():

@@ -32,7 +32,9 @@ from certificates import (
 from helpers import TIME, assert_status, check_server
 from servers import Peer, ScriptedServer, smtpd
 
-from check_smtp_helo.tls import TLSInfo, parse_certificate, trust_system_cas
+from check_smtp_helo.tls.certificate import TLSInfo
+from check_smtp_helo.tls.der import parse_certificate
+from check_smtp_helo.tls.trust import trust_system_cas
 
 BANNER = "220 mx.test ESMTP aiosmtpd"
 MINUTE = datetime.timedelta(minutes=1)
@@ -510,7 +512,7 @@ def test_der_reader_says_what_it_cannot_read(der):
 )
 def test_a_reason_this_python_has_no_code_for_is_read_from_its_text(text, said):
     """Debian 12's Python 3.11 leaves exc.reason empty for some of OpenSSL 3's reasons."""
-    from check_smtp_helo.tls import words  # noqa: PLC0415 -- ssl only where TLS is tested
+    from check_smtp_helo.tls.errors import words  # noqa: PLC0415 -- ssl only where TLS is tested
 
     error = ssl.SSLError(1, text)
     assert getattr(error, "reason", None) is None

@@ -1,124 +1,38 @@
-"""The options: one table, a getopt-style parser, and the --help text made from the same table.
-
-Not argparse: the monitoring core starts this plugin thousands of times a minute, and
-argparse with the gettext and locale lookups it makes costs about 4 ms a run, a tenth of
-the whole check (benchmarks/bench.py). Parsing is as in check_smtp (C getopt_long): a
-value is the next argument, or attached (-p25, --port=25); flags bundle (-vv); long
-options are never abbreviated.
-"""
+"""The option table: every option with all its rules, the one home of each."""
 
 from __future__ import annotations
 
-import _socket as socket  # the socket module's C core: see smtp.py
-import re
+import _socket as socket  # the import policy: docs/development.md
 import sys
 
 import nagiosplugin
 
-from . import __version__
-from .base import STDOUT
-from .names import dns_name, mailbox, resolver_address, shown
+from .. import __version__
+from ..core.inputs import mailbox, resolver_address
+from ..core.stdout import STDOUT
+from .values import (
+    days,
+    mail_domain,
+    mechanism,
+    pattern,
+    port,
+    sender,
+    threshold,
+    timeout,
+    timeout_state,
+    tls_version,
+    user,
+)
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (about 4 ms)
+TYPE_CHECKING = False  # the import policy: docs/development.md
 if TYPE_CHECKING:
+    import re
     from typing import Callable
 
     Convert = Callable[[str], object]  # reads a value, or raises ValueError with the reason
     Action = Callable[["Options", "Option", object], None]
 
-# Patterns are compiled on first use (re caches them): a check without -w/-c never pays.
-# At most 15 digits before the point: the precision of a float, and no 320-digit infinity
-NUMBER = r"[-+]?(?:[0-9]{1,15}(?:\.[0-9]*)?|\.[0-9]+)"
-RANGE = rf"@?(?:(?:~|{NUMBER}):)?(?:{NUMBER})?"
-TIMEOUT_STATES = {
-    "ok": nagiosplugin.Ok,
-    "warning": nagiosplugin.Warn,
-    "critical": nagiosplugin.Critical,
-    "unknown": nagiosplugin.Unknown,
-}
 PASSWORD_VARIABLE = "CHECK_SMTP_HELO_PASSWORD"  # the environment variable with the AUTH secret
-
-
-class UsageError(Exception):
-    """A command line that cannot be run; its text is the one-line reason."""
-
-
-def port(text: str) -> int:
-    if not re.fullmatch("[0-9]{1,5}", text) or not 1 <= int(text) <= 65535:
-        raise ValueError(f"{shown(text)} is not a port number (1..65535)")
-    return int(text)
-
-
-def timeout(text: str) -> float:
-    if not re.fullmatch(NUMBER, text) or not 0 < float(text) <= 86400:
-        raise ValueError(f"{shown(text)} is not a number of seconds above 0")
-    return float(text)
-
-
-def threshold(text: str) -> nagiosplugin.Range:
-    if not re.fullmatch(RANGE, text) or text in ("", "@"):
-        raise ValueError(f"{shown(text)} is not a Nagios range such as 1, 0.5, ~:2, @1:2")
-    try:
-        return nagiosplugin.Range(text)
-    except ValueError as exc:
-        raise ValueError(f"{shown(text)}: {exc}") from exc
-
-
-def pattern(text: str) -> re.Pattern:
-    try:
-        return re.compile(text)
-    except re.error as exc:
-        reason = str(exc)
-    except OverflowError:  # a{4294967295}
-        reason = "a repetition count is too large"
-    except RecursionError:  # hundreds of nested groups
-        reason = "it nests too deeply"
-    raise ValueError(f"{shown(text)} is not a regular expression: {reason}")
-
-
-def days(text: str) -> tuple[float, float | None]:
-    parts = text.split(",")
-    if len(parts) > 2 or not all(re.fullmatch(r"[0-9]{1,6}(?:\.[0-9]+)?", p) for p in parts):
-        raise ValueError(f"{shown(text)} is not WARN or WARN,CRIT in days")
-    return float(parts[0]), float(parts[1]) if len(parts) == 2 else None
-
-
-def mail_domain(text: str) -> str:
-    return dns_name(text, "domain")
-
-
-TLS_VERSIONS = ("1.0", "1.1", "1.2", "1.3")
-
-
-def tls_version(text: str) -> str:
-    if text not in TLS_VERSIONS:
-        raise ValueError(f"{shown(text)} is not one of {', '.join(TLS_VERSIONS)}")
-    return text
-
-
-def timeout_state(text: str) -> nagiosplugin.state.ServiceState:
-    if text not in TIMEOUT_STATES:
-        raise ValueError(f"{shown(text)} is not one of {', '.join(TIMEOUT_STATES)}")
-    return TIMEOUT_STATES[text]
-
-
-def sender(text: str) -> str:
-    """The MAIL FROM address; empty is the null sender <>."""
-    return text and mailbox(text)
-
-
-def user(text: str) -> str:
-    if not text or any(c in text for c in "\r\n\0"):
-        raise ValueError("the user name must not be empty nor contain CR, LF or NUL")
-    return text
-
-
-def mechanism(text: str) -> str:
-    from .sasl import MECHANISMS  # noqa: PLC0415 -- only AUTH checks pay for hashlib and hmac
-
-    if text.upper() not in MECHANISMS:
-        raise ValueError(f"{shown(text)} is not one of {', '.join(MECHANISMS)}")
-    return text.upper()
 
 
 class Options:
@@ -203,7 +117,9 @@ def refuse_password(_options: Options, _option: Option, _value: object) -> None:
 
 
 def print_help(_options: Options, _option: Option, _value: object) -> None:
-    STDOUT.write(help_text())
+    from .help import help_text  # noqa: PLC0415 -- the import policy
+
+    STDOUT.write(help_text(OPTIONS))
     sys.exit(3)
 
 
@@ -328,126 +244,3 @@ OPTIONS = [
     Option("-h --help", "help", "print this help", action=print_help),
 ]  # fmt: skip
 BY_FLAG = {flag: option for option in OPTIONS for flag in option.flags}
-
-
-def parse(argv: list[str]) -> Options:
-    """Options from argv, or UsageError; --help and --version print and exit 3."""
-    options, given, positional = Options(), [], []
-    args = iter(argv)
-    for arg in args:
-        if arg == "--":
-            raise UsageError(unexpected(arg))
-        if not arg.startswith("-") or arg == "-":
-            positional.append(arg)
-            continue
-        flag, attached = _split(arg)
-        while True:
-            option = BY_FLAG.get(flag)
-            if option is None:
-                raise UsageError(f"unknown option {shown(flag)} (see --help)")
-            given.append(option)
-            if option.convert is None:
-                if attached is not None and flag.startswith("--"):
-                    raise UsageError(f"{option.label} takes no value")
-                option.action(options, option, None)
-                if attached is None:
-                    break
-                flag, attached = "-" + attached[0], attached[1:] or None  # bundled: -vv, -4v
-                continue
-            value = attached if attached is not None else next(args, None)
-            if value is None:
-                raise UsageError(f"{option.label} needs a value ({option.metavar})")
-            try:
-                option.action(options, option, option.convert(value))
-            except ValueError as exc:
-                raise UsageError(f"{option.label}: {exc}") from exc
-            break
-    _take_host(options, positional)
-    return _checked(options, given)
-
-
-def _split(arg: str) -> tuple[str, str | None]:
-    """'--port=25' -> ('--port', '25'); '-p25' -> ('-p', '25'); '-v' -> ('-v', None)."""
-    if arg.startswith("--"):
-        flag, equals, value = arg.partition("=")
-        return flag, value if equals else None
-    return arg[:2], arg[2:] or None
-
-
-def _take_host(options: Options, positional: list[str]) -> None:
-    """As in check_smtp, one argument that is not an option is the host when -H is absent."""
-    if positional and options.hostname is None:
-        options.hostname = positional.pop(0)
-    if positional:
-        raise UsageError(unexpected(positional[0]))
-
-
-def unexpected(arg: str) -> str:
-    return f"unexpected argument {shown(arg)}: give the host once, with -H or alone"
-
-
-def _checked(options: Options, given: list[Option]) -> Options:
-    """Options that need TLS are dropped (with a note) without it; then exclusions hold."""
-    if not options.speaks_tls:
-        for option in dict.fromkeys(o for o in given if o.needs_tls):
-            setattr(options, option.dest, option.default)
-            options.notes.append(f"{option.label} ignored: it needs -S or -s")
-        given = [option for option in given if not option.needs_tls]
-    for option in given:
-        for other in map(BY_FLAG.__getitem__, option.excludes):
-            if other in given:
-                raise UsageError(f"{option.label} and {other.label} exclude each other")
-        if option.needs_one_of and not any(BY_FLAG[flag] in given for flag in option.needs_one_of):
-            needed = " or ".join(BY_FLAG[flag].label for flag in option.needs_one_of)
-            raise UsageError(f"{option.label} needs {needed}")
-    if options.hostname is not None and options.mx is not None:
-        raise UsageError("give the host (-H) or the mail domain (--mx), not both")
-    if options.hostname is None and options.mx is None:
-        raise UsageError("-H/--hostname (or --mx DOMAIN) is required (see --help)")
-    _thresholds_in_order(options.warning, options.critical)
-    return options
-
-
-def _thresholds_in_order(warning: nagiosplugin.Range, critical: nagiosplugin.Range) -> None:
-    """Plain upper bounds (-w 1 -c 2) must not put WARNING above CRITICAL: every time over
-    the warning bound would be CRITICAL already. Other ranges are left as given."""
-    plain = [not r.invert and r.start == 0 and r.end != float("inf") for r in (warning, critical)]
-    if all(plain) and warning.end > critical.end:
-        raise UsageError(
-            f"-w/--warning {warning} is above -c/--critical {critical}: WARNING could never show"
-        )
-
-
-USAGE = "usage: check_smtp_helo -H HOST [options]\n       check_smtp_helo --mx DOMAIN [options]"
-DESCRIPTION = """\
-Checks that an SMTP server is available: connects, reads the 220 banner, says EHLO
-(or HELO) and QUIT, and reports the response time (connect to the end of the EHLO
-reply) with the time of each phase as perfdata. A banner other than 220 or an EHLO/HELO
-reply other than 250 is CRITICAL, as is a server that is down, refuses or times out.
-When asked, it goes on with AUTH, MAIL FROM and RCPT TO and judges each reply; it
-never sends DATA.
-With --mx it checks a mail domain: every address of every MX host, all at once, with
-DANE (--dane) and MTA-STS (--mta-sts) if asked."""
-EXAMPLES = """\
-examples:
-  check_smtp_helo -H mx.example.com -w 1 -c 2
-  check_smtp_helo -H 2001:db8::25 -p 587 -S -D 30,14 --sni mx.example.com
-  check_smtp_helo -H mx.example.com --email monitor@example.com -e 'ESMTP Postfix'
-  check_smtp_helo -H mx.example.com --rcpt-to postmaster@example.com
-  CHECK_SMTP_HELO_PASSWORD=... check_smtp_helo -H smtp.example.com -p 587 -S --auth-user u
-  check_smtp_helo --mx example.com --dane --mta-sts -w 2 -c 5
-
---help and --version exit 3 (UNKNOWN), as monitoring-plugins do, so that a command
-misconfigured to print them never shows a service as OK."""
-
-
-def help_text() -> str:
-    """--help, from the option table."""
-    import textwrap  # noqa: PLC0415 -- only --help pays for it
-
-    lines = [USAGE, "", DESCRIPTION, "", "options:"]
-    for option in OPTIONS:
-        spelled = ", ".join(f"{flag} {option.metavar}".rstrip() for flag in option.flags)
-        lines.append(f"  {spelled}")
-        lines += textwrap.wrap(option.help, 76, initial_indent=" " * 8, subsequent_indent=" " * 8)
-    return "\n".join([*lines, "", EXAMPLES, ""])

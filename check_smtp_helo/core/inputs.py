@@ -1,5 +1,5 @@
 """What the user names on the command line: the host, the EHLO/HELO argument, an e-mail
-address, a file.
+address, a resolver, a file.
 
 Each function returns the value to use, or raises ValueError with a one-line reason.
 Nothing that passes these checks can carry a second SMTP command onto the wire.
@@ -7,20 +7,16 @@ Nothing that passes these checks can carry a second SMTP command onto the wire.
 
 from __future__ import annotations
 
-import _socket as socket  # the socket module's C core: see smtp.py
+import _socket as socket  # the import policy: docs/development.md
 import os
 import re
 import stat
 
+from .text import shown
+
 DNS_PORT = 53
 # A DNS label; patterns are compiled on first use (re caches them), not at import
 LABEL = r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)"
-
-
-def shown(value: str) -> str:
-    """A user's value quoted for a message: ASCII, escaped, no '|', bounded."""
-    text = ascii(value).replace("|", "\\x7c")
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def ip_family(text: str) -> int | None:
@@ -42,7 +38,7 @@ def dns_name(value: str, what: str) -> str:
         if value.isascii():
             name = value
         else:
-            import idna  # noqa: PLC0415 -- only an international name pays for it
+            import idna  # noqa: PLC0415 -- the import policy
 
             name = idna.encode(value, uts46=True).decode("ascii")
     except UnicodeError as exc:
