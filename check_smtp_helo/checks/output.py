@@ -15,7 +15,8 @@ LOG_LEVELS = {0: logging.WARNING, 1: logging.WARNING, 2: logging.INFO}
 
 class StatusLineOutput(Output):
     """nagiosplugin's output, but perfdata stays on the status line at every -v level,
-    long output starts at -v (nagiosplugin's own verbosity then only decides tracebacks),
+    long output from -v on is the Summary's verbose(), without -v its brief() (nagiosplugin's
+    own verbosity then only decides tracebacks),
     and every line but the perfdata is made safe(): the status line whoever sets it (also
     nagiosplugin's own after an internal error), the rest where nagiosplugin screens it."""
 
@@ -38,6 +39,8 @@ class StatusLineOutput(Output):
         self.perfdata = self.format_perfdata(check)
         if self.verbosity:
             self.add_longoutput(check.verbose_str)
+        else:
+            self.add_longoutput(check.summary.brief(check.results))
 
     def _screen_chars(self, text: str, where: str) -> str:
         if where in ("perfdata", "status line"):  # the status line is made safe() as a whole

@@ -16,7 +16,15 @@ if TYPE_CHECKING:
     from ..tls.certificate import TLSInfo
 
 
-class SMTPSummary(nagiosplugin.Summary):
+class Summary(nagiosplugin.Summary):
+    """nagiosplugin's Summary with the long output of -v level 0 (verbose() words it from -v on)."""
+
+    def brief(self, results) -> list[str]:
+        """The long output without -v: none."""
+        return []
+
+
+class SMTPSummary(Summary):
     """Words the status line and the long output from the conversation's record.
 
     The status line has no ';': Nagios turns each into ':' (it delimits Nagios' own formats)."""

@@ -12,6 +12,7 @@ from ..core.inputs import mailbox, resolver_address
 from ..core.stdout import STDOUT
 from .values import (
     days,
+    given,
     mail_domain,
     mechanism,
     pattern,
@@ -180,9 +181,9 @@ OPTIONS = [
            "by default)", default=False),
     Option("--sni", "sni", "server name to send in the TLS handshake and verify the certificate "
            "against (default: the -H name; with an IP address, no SNI and the certificate must "
-           "name the IP)", convert=str, metavar="NAME", needs_tls=True),
+           "name the IP)", convert=given, metavar="NAME", needs_tls=True),
     Option("--ca-file", "ca_file", "PEM file of CA certificates to trust besides the system's",
-           convert=str, metavar="PATH", needs_tls=True),
+           convert=given, metavar="PATH", needs_tls=True),
     Option("--insecure", "insecure", "do not verify the certificate's chain and name (its "
            "expiry is still judged)", default=False, needs_tls=True, excludes="--ca-file"),
     Option("-D --certificate-days", "certificate_days", "WARNING (CRITICAL) when the "

@@ -88,6 +88,17 @@ def sender(text: str) -> str:
 def user(text: str) -> str:
     if not text or any(c in text for c in "\r\n\0"):
         raise ValueError("the user name must not be empty nor contain CR, LF or NUL")
+    try:
+        text.encode("utf-8")  # an argument's bytes that are not UTF-8 arrive as surrogates
+    except UnicodeEncodeError:
+        raise ValueError("the user name is not UTF-8") from None
+    return text
+
+
+def given(text: str) -> str:
+    """A value that must say something: an empty one is not taken as the option left out."""
+    if not text:
+        raise ValueError("the value is empty (leave the option out for its default)")
     return text
 
 

@@ -8,11 +8,11 @@ import logging
 
 from ..core.deadline import DeadlineError
 from ..core.inputs import dns_name, ip_family
-from ..core.text import seconds
+from ..core.text import HIDDEN, hide, seconds
 from .clock import AbortError, Clock
 from .connect import connect, resolve
 from .model import Failure, Reply, Session, Target, address_literal
-from .wire import HIDDEN, Channel
+from .wire import Channel
 
 TYPE_CHECKING = False  # the import policy: docs/development.md
 if TYPE_CHECKING:
@@ -174,7 +174,7 @@ def _authenticate(
     mechanism = credentials.start(name)
     closed = f"during AUTH {name}"
     initial = mechanism.initial()
-    channel.hide(mechanism.revealing)
+    hide(*mechanism.revealing)
     command, shown = f"AUTH {name}", None
     if initial is not None:
         command, shown = f"{command} {initial}", f"{command} {HIDDEN}"
@@ -186,7 +186,7 @@ def _authenticate(
             channel.exchange("auth", "*", closed, "AUTH")  # RFC 4954 4: cancel the exchange
             reason = f"protocol error: AUTH {name}: {exc}"
             raise AbortError(Failure("auth", reason, False), in_step=True) from exc
-        channel.hide(mechanism.revealing)
+        hide(*mechanism.revealing)
         reply = channel.exchange("auth", response, closed, "AUTH", HIDDEN)
     if reply.code == 235 and not mechanism.verified:
         reason = f"protocol error: AUTH {name} accepted before the server proved itself"
@@ -216,6 +216,7 @@ def _quit(session: Session, channel: Channel) -> None:
     """RSET when a transaction was begun, then QUIT, waiting briefly for each reply; nothing
     they meet counts."""
     channel.clock.cap(QUIT_WAIT)
+    channel.buffer = b""  # what came unasked, if anything, has been judged already
     commands = ("RSET", "QUIT") if session.mail is not None else ("QUIT",)
     try:
         for command in commands:

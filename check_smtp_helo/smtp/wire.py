@@ -20,7 +20,6 @@ if TYPE_CHECKING:
 # the text, without its line end: CRLF, or LF alone, which some servers send.
 MAX_LINE = 1024
 MAX_REPLY_LINES = 100  # an EHLO reply lists a few dozen extensions at the most
-HIDDEN = "<secret hidden>"  # shown instead of a credential and of what reveals it
 
 
 class Channel:
@@ -31,7 +30,6 @@ class Channel:
         self.clock = clock
         self.log = log
         self.buffer = b""
-        self.hidden: set[str] = set()  # server text never to show (an echoed credential)
 
     def send(self, phase: str, command: str, shown: str | None = None, verb: str = "") -> None:
         """Send one command line, named `verb` in messages (default: its first word); the
@@ -57,7 +55,7 @@ class Channel:
         code = 0
         while True:
             raw = self._line(phase, what, closed, silent, started=bool(lines))
-            text = self._redacted(printable(raw))
+            text = printable(raw)
             self.log.info("S: %s", text)
             if not _is_reply_line(raw):
                 raise AbortError(
@@ -77,21 +75,17 @@ class Channel:
     def exchange(
         self, phase: str, command: str, closed: str, verb: str = "", shown: str | None = None
     ) -> Reply:
-        """Send a command and read its reply; `verb` names it (default: its first word)."""
+        """Send a command and read its reply; `verb` names it (default: its first word).
+        Bytes already there would be taken as its reply: a protocol error (we never pipeline)."""
         verb = verb or command.split(maxsplit=1)[0]
+        if self.buffer:
+            early = printable(self.buffer.split(b"\n", 1)[0].rstrip(b"\r"), partial=True)[:80]
+            reason = f"protocol error: a reply came before {verb} was sent: {early}"
+            raise AbortError(Failure(phase, reason, False), in_step=True)
         self.send(phase, command, shown, verb)
         reply = self.read(phase, f"{verb} reply", closed)
         reply.command = verb
         return reply
-
-    def hide(self, forms: list[bytes]) -> None:
-        """Should the server repeat any of these, show HIDDEN instead."""
-        self.hidden.update(printable(form) for form in forms)
-
-    def _redacted(self, text: str) -> str:
-        for form in self.hidden:
-            text = text.replace(form, HIDDEN)
-        return text
 
     def _line(self, phase: str, what: str, closed: str, silent: str, started: bool) -> bytes:
         """One line without its line end (CRLF, or LF alone), at most MAX_LINE bytes."""
@@ -107,7 +101,7 @@ class Channel:
                 self.buffer = self.buffer[end + 1 :]
                 return line
             if not _may_start_reply(self.buffer[:4]):
-                text = printable(self.buffer[:80])
+                text = printable(self.buffer, partial=True)[:80]
                 raise AbortError(
                     Failure(phase, f"protocol error: {what} is not SMTP: {text}", False)
                 )
