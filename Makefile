@@ -38,7 +38,7 @@ $(BENCH_VENV)/.installed: $(SOURCES)
 
 ## make demo: start a local SMTP server, run the check against it, show output and exit code
 demo: $(STAMP)
-	$(BIN)/python tests/demo.py
+	$(BIN)/python tests/support/demo.py
 
 ## make test: lint, types, then the whole suite (behaviour, command line, the real engines)
 test: lint
@@ -56,7 +56,7 @@ lint: $(STAMP)
 
 ## make fuzz: the long property-test profile (thousands of examples)
 fuzz: $(STAMP)
-	FUZZ_PROFILE=long $(BIN)/python -m pytest -q -m fuzz tests/test_fuzz.py
+	FUZZ_PROFILE=long $(BIN)/python -m pytest -q -m fuzz tests/behaviour/test_fuzz.py
 
 ## make bench: cost per check, timing accuracy and memory, against budgets
 bench: $(BENCH_VENV)/.installed $(PYZ)
@@ -99,7 +99,7 @@ basket: $(STAMP)
 ## Icinga Web 2 on Icinga 2's IDO, as headless Chromium shows it (GRAPHS_PAGE, default
 ## docs/images/smtp_helo-service-page.png). Needs root, like make test.
 graphs: $(STAMP)
-	$(BIN)/python -m pytest -q -s tests/make_graphs.py
+	$(BIN)/python -m pytest -q -s tests/support/make_graphs.py
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) build dist *.egg-info .pytest_cache .ruff_cache .mypy_cache .nox

@@ -2,7 +2,7 @@
 read are never OK, names only from the subjectAltName, old protocol versions judged, the
 system's CA store found on every distribution's layout, failures in words.
 
-Certificates are made at test time with `cryptography` (tests/certificates.py), including
+Certificates are made at test time with `cryptography` (tests/support/certificates.py), including
 the odd encodings real servers send.
 """
 

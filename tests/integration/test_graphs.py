@@ -357,7 +357,7 @@ def test_every_grafana_query_returns_its_series(graph_run, influxd, service):
 
 
 PNP_TEMPLATE = SHIPPED / "pnp4nagios" / "check_smtp_helo.php"
-PNP_RUNNER = Path(__file__).with_name("pnp_template.php")
+PNP_RUNNER = ROOT / "tests" / "support" / "pnp_template.php"
 
 
 def pnp_variables(rrd: Path, perfdata: dict[str, Perf], service: str) -> dict:

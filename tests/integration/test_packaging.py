@@ -26,9 +26,9 @@ SDIST_HOLDS = [
     "Makefile",
     "MANIFEST.in",
     "tests/conftest.py",
-    "tests/helpers.py",
-    "tests/servers.py",
-    "tests/test_units.py",
+    "tests/support/helpers.py",
+    "tests/support/servers.py",
+    "tests/unit/test_text.py",
     "icinga-config/icinga2/smtp_helo-command.conf",
     "icinga-config/nagios/smtp_helo-commands.cfg",
     "packaging/debian/control",
@@ -81,7 +81,7 @@ def test_the_unit_tests_run_from_the_unpacked_sdist(built, tmp_path):
     )  # fmt: skip
     assert where.stdout.strip() == str(source / "check_smtp_helo" / "__init__.py")
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_units.py"],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/unit"],
         capture_output=True, text=True, cwd=source, env=environment, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr

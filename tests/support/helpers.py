@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 CHECK = str(Path(sys.executable).with_name("check_smtp_helo"))
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # Plugin guidelines: 'label'=value[UOM];[warn];[crit];[min];[max], plain decimals only.
 _DECIMAL = r"-?\d+(?:\.\d+)?"

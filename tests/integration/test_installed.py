@@ -19,7 +19,7 @@ import pytest
 from engines import NAGIOS_PATHS, PrivateEngine, icinga_paths, nagios_paths, records
 from helpers import ROOT, TIME_PATTERN, owned_by, private_directory, unavailable
 from test_icinga import perfdata_writer
-from test_postfix import BANNER, mta  # noqa: F401 -- the private Postfix, a fixture
+from test_postfix_greeting import BANNER, mta  # noqa: F401 -- the private Postfix, a fixture
 
 INSTALLED = os.environ.get("INSTALLED", "")
 NAGIOSPLUGIN_FROM = os.environ.get("NAGIOSPLUGIN_FROM", "")

@@ -4,7 +4,7 @@ A private Icinga 2 checks a server whose banner and EHLO delays change over a fe
 every second with the shipped CheckCommand; GraphiteWriter feeds a private carbon-cache,
 and icingaweb2-module-graphite's own code draws the shipped template through graphite-web.
 Its IDO feeds Icinga Web 2, whose service page headless Chromium takes a picture of.
-Run with: python -m pytest -q tests/make_graphs.py (GRAPHS_OUTPUT and GRAPHS_PAGE name the
+Run with: python -m pytest -q tests/support/make_graphs.py (GRAPHS_OUTPUT and GRAPHS_PAGE name the
 PNGs).
 """
 
