@@ -153,13 +153,18 @@ def load_modules(options: Options) -> None:
         from .tls import policy  # noqa: F401, PLC0415
     if options.auth_user is not None:
         from .smtp import sasl  # noqa: F401, PLC0415
-    if options.mx or options.all_addresses or options.resolver:
-        try:
-            require_dnspython()
-        except ValueError:  # Derived says so, as the one UNKNOWN line
-            return
-        # and with them the domain and dnspython
+    host = (options.hostname or "").strip("[]").split("%")[0]
+    by_name = options.resolver is not None and ip_family(host) is None  # -H NAME --resolver
+    if not (options.mx or options.all_addresses or by_name):
+        return  # dnspython only where DNS goes through it
+    try:
+        require_dnspython()
+    except ValueError:  # Derived says so, as the one UNKNOWN line
+        return
+    if options.mx or options.all_addresses:  # and with them the domain and dnspython
         from .checks import domain_contexts, domain_resource, domain_summary  # noqa: F401, PLC0415
+    else:
+        from .domain import dns  # noqa: F401, PLC0415
 
 
 def _exit_with(state: nagiosplugin.state.ServiceState, text: str) -> int:
