@@ -19,7 +19,7 @@ SYSTEM_PYTHON ?= /usr/bin/python3
 VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' check_smtp_helo/__init__.py)
 PYZ     := dist/check_smtp_helo.pyz
 
-.PHONY: demo test test-pythons lint fuzz bench basket graphs clean dist deb pyz
+.PHONY: demo test test-pythons lint fuzz bench docs basket graphs clean dist deb pyz
 
 # $(call venv,PYTHON,DIR): DIR is a venv of PYTHON with the project and its test and dev extras
 define venv
@@ -87,6 +87,12 @@ pyz: $(PYZ)
 
 $(PYZ): $(STAMP) packaging/pyz.py
 	$(BIN)/python packaging/pyz.py --python $(SYSTEM_PYTHON) $@
+
+## make docs: README's option table and the CheckCommand's descriptions from the option
+## table (check_smtp_helo/options/table.py), then the basket from the CheckCommand
+docs: $(STAMP)
+	$(BIN)/python tools/option_docs.py
+	$(MAKE) basket
 
 ## make basket: the Icinga Director basket, rebuilt from the shipped CheckCommand
 basket: $(STAMP)

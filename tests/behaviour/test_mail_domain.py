@@ -225,9 +225,9 @@ def test_resolver_serves_the_single_check(mail_lab):
     ("args", "reason"),
     [
         (["--mx", "example.com", "-H", "mx.example.com"],
-         "give the host (-H) or the mail domain (--mx), not both"),
+         "--mx and -H/--hostname exclude each other"),
         (["--mx", "example.com", "mx.example.com"],
-         "give the host (-H) or the mail domain (--mx), not both"),
+         "--mx and -H/--hostname exclude each other"),
         (["--mta-sts", "-H", "mx.example.com"], "--mta-sts needs --mx"),
         (["--dane", "-H", "192.0.2.25"],
          "--dane needs a host name (TLSA records belong to names), or --mx"),
