@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from .table import Options
 
 
-class Derived:
+class Settings:
     """What the options come to once read together: the host to connect to, the port, the
     EHLO/HELO argument (None lets the conversation choose), the TLS policy (None: plain) and
     the AUTH credentials (None: no AUTH)."""

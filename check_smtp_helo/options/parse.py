@@ -4,9 +4,12 @@ argparse: docs/development.md."""
 
 from __future__ import annotations
 
+import sys
+
 import nagiosplugin
 
 from ..core.inputs import ip_family
+from ..core.stdout import STDOUT
 from ..core.text import shown
 from .table import BY_FLAG, OPTIONS, Option, Options
 
@@ -52,7 +55,13 @@ def parse(argv: list[str]) -> Options:
 
 
 def _act(options: Options, option: Option, value: object) -> None:
-    """What the option does, and what it implies: set, not given, so that it excludes nothing."""
+    """What the option does, and what it implies: set, not given, so that it excludes nothing.
+    --help prints and exits 3, as --version does."""
+    if option is BY_FLAG["-h"]:
+        from .help import help_text  # noqa: PLC0415 -- the import policy
+
+        STDOUT.write(help_text(OPTIONS))
+        sys.exit(3)
     option.action(options, option, value)
     for flag in option.implies:
         implied = BY_FLAG[flag]

@@ -113,13 +113,6 @@ def refuse_password(_options: Options, _option: Option, _value: object) -> None:
     )
 
 
-def print_help(_options: Options, _option: Option, _value: object) -> None:
-    from .help import help_text  # noqa: PLC0415 -- the import policy
-
-    STDOUT.write(help_text(OPTIONS))
-    sys.exit(3)
-
-
 def print_version(_options: Options, _option: Option, _value: object) -> None:
     STDOUT.write(f"check_smtp_helo {__version__}\n")
     sys.exit(3)
@@ -261,6 +254,6 @@ OPTIONS = [
     Option("-v --verbose", "verbose", "-v: banner, EHLO capabilities, address; -vv: SMTP "
            "transcript; -vvv: debug", action=count, default=0),
     Option("-V --version", "version", "print the version", action=print_version),
-    Option("-h --help", "help", "print this help", action=print_help),
+    Option("-h --help", "help", "print this help"),  # parse.py prints it: help.py reads the table
 ]  # fmt: skip
 BY_FLAG = {flag: option for option in OPTIONS for flag in option.flags}
