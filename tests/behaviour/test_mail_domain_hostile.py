@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import os
 import resource
 import ssl
 import subprocess
@@ -128,7 +129,7 @@ def test_threads_that_cannot_start_leave_the_work_to_the_others():
     with ScriptedDNS(records) as dns, ScriptedServer(banner_and_ehlo) as server:
         args = ["--mx", "many.test", "--resolver", dns.address, "-p", str(server.port), *HELO]
         proc = subprocess.run([CHECK, *args, "-t", "20"], capture_output=True, text=True,
-                              preexec_fn=limited, env={"MALLOC_ARENA_MAX": "1"},
+                              preexec_fn=limited, env={**os.environ, "MALLOC_ARENA_MAX": "1"},
                               check=False, timeout=60)  # fmt: skip
     assert proc.returncode == OK, proc
     assert proc.stdout.startswith("SMTP OK - many.test: 200 of 200 addresses OK |"), proc
