@@ -8,7 +8,15 @@ import sys
 import nagiosplugin
 
 from .base import STATUS_LINE, STDOUT, TIMER, DeadlineError, safe
-from .names import dns_name, helo_argument, ip_family, parse_host, regular_file, shown
+from .names import (
+    dns_name,
+    helo_argument,
+    ip_family,
+    is_address,
+    parse_host,
+    regular_file,
+    shown,
+)
 from .options import PASSWORD_VARIABLE, Options, UsageError, parse
 from .plugin import (
     BannerContext,
@@ -78,7 +86,8 @@ def load_modules(options: Options) -> None:
         from . import tls  # noqa: F401, PLC0415
     if options.auth_user is not None:
         from . import sasl  # noqa: F401, PLC0415
-    if options.mx or options.all_addresses or options.resolver:
+    by_name = options.resolver and not is_address(options.hostname or "")  # see build_check
+    if options.mx or options.all_addresses or by_name:
         try:
             require_dnspython()
         except ValueError:  # Derived says so, as the one UNKNOWN line

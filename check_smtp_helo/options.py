@@ -17,7 +17,7 @@ import nagiosplugin
 
 from . import __version__
 from .base import MAX_WORKERS, STDOUT
-from .names import dns_name, ip_family, mailbox, resolver_address, shown
+from .names import dns_name, is_address, mailbox, resolver_address, shown
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (about 4 ms)
 if TYPE_CHECKING:
@@ -417,7 +417,7 @@ def _checked(options: Options, given: list[Option]) -> Options:
     if options.hostname is None and options.mx is None:
         raise UsageError("-H/--hostname (or --mx DOMAIN) is required (see --help)")
     if options.dane and options.hostname is not None:  # as check_ssl_cert -H NAME --dane
-        if ip_family(options.hostname.strip("[]").split("%", 1)[0]) is not None:
+        if is_address(options.hostname):
             raise UsageError("--dane needs a host name (TLSA records belong to names), or --mx")
         options.all_addresses = True
     _thresholds_in_order(options.warning, options.critical)
