@@ -10,9 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import private_tmp
 from private_tmp import SYSTEM_TMP
 
-TESTS = Path(__file__).resolve().parent
+SUPPORT = Path(private_tmp.__file__).resolve().parent  # where the plugin is importable from
 SUITE = """\
 import tempfile
 from pathlib import Path
@@ -33,7 +34,7 @@ def test_a_run_that_leaves_an_entry_in_tmp_fails_and_names_it(tmp_path):
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "private_tmp",
          "test_leaving.py"],
         capture_output=True, text=True, cwd=tmp_path, check=False,
-        env={**os.environ, "PYTHONPATH": str(TESTS)},
+        env={**os.environ, "PYTHONPATH": str(SUPPORT)},
     )  # fmt: skip
     stray = Path((tmp_path / "stray").read_text())
     shutil.rmtree(stray)
