@@ -20,7 +20,7 @@ from .checks.output import use_output
 from .checks.resource import SMTPServer
 from .checks.summary import SMTPSummary
 from .core.deadline import Deadline, DeadlineError
-from .core.inputs import ip_family
+from .core.inputs import ip_family, is_address
 from .core.stdout import STDOUT
 from .core.text import STATUS_LINE, safe, seconds
 from .options.derive import Settings, ca_file, require_dnspython
@@ -153,8 +153,7 @@ def load_modules(options: Options) -> None:
         from .tls import policy  # noqa: F401, PLC0415
     if options.auth_user is not None:
         from .smtp import sasl  # noqa: F401, PLC0415
-    host = (options.hostname or "").strip("[]").split("%")[0]
-    by_name = options.resolver is not None and ip_family(host) is None  # -H NAME --resolver
+    by_name = options.resolver is not None and not is_address(options.hostname or "")
     if not (options.mx or options.all_addresses or by_name):
         return  # dnspython only where DNS goes through it
     try:

@@ -8,7 +8,7 @@ import sys
 
 import nagiosplugin
 
-from ..core.inputs import ip_family
+from ..core.inputs import is_address
 from ..core.stdout import STDOUT
 from ..core.text import shown
 from .table import BY_FLAG, OPTIONS, Option, Options
@@ -130,8 +130,7 @@ def _checked(options: Options, given: list[Option]) -> Options:
                                    for f in option.required_unless)  # fmt: skip
             raise UsageError(f"{option.label} (or {others}) is required (see --help)")
     # a rule on the value of -H, which the table's rules (on options) cannot state
-    host = options.hostname
-    if options.dane and host is not None and ip_family(host.strip("[]").split("%")[0]):
+    if options.dane and is_address(options.hostname or ""):
         raise UsageError("--dane needs a host name (TLSA records belong to names), or --mx")
     _thresholds_in_order(options.warning, options.critical)
     return options

@@ -92,6 +92,10 @@ CASES = {
         "sts-404.lab.example", ["--mta-sts"], CRITICAL,
         "sts-404.lab.example: 2 of 2 addresses OK, MTA-STS policy from "
         "mta-sts.sts-404.lab.example: HTTP status 404", COUNTS | MX1),
+    "MTA-STS policy served as another type": (
+        "sts-type.lab.example", ["--mta-sts"], CRITICAL,
+        "sts-type.lab.example: 2 of 2 addresses OK, MTA-STS policy from "
+        "mta-sts.sts-type.lab.example: policy is not text/plain", COUNTS | MX1),
     "no MTA-STS record": ("all.lab.example", ["--mta-sts"], OK,
                           "all.lab.example: 3 of 3 addresses OK", COUNTS | MX1 | MX2),
 }  # fmt: skip
