@@ -22,7 +22,7 @@ PYZ     := dist/check_smtp_helo.pyz
 #   make rpm RPM_PYTHON=$(HOME)/.pyenv/versions/3.9.18/bin/python3.9
 RPM_PYTHON ?= /usr/bin/python3
 
-.PHONY: demo test test-pythons lint fuzz bench basket graphs clean dist deb pyz rpm
+.PHONY: demo test test-pythons lint fuzz bench docs basket graphs clean dist deb pyz rpm
 
 # $(call venv,PYTHON,DIR): DIR is a venv of PYTHON with the project and its test and dev extras
 define venv
@@ -98,6 +98,12 @@ pyz: $(PYZ)
 
 $(PYZ): $(STAMP) packaging/pyz.py
 	$(BIN)/python packaging/pyz.py --python $(SYSTEM_PYTHON) $@
+
+## make docs: README's option table and the CheckCommand's descriptions from the option
+## table (check_smtp_helo/options/table.py), then the basket from the CheckCommand
+docs: $(STAMP)
+	$(BIN)/python tools/option_docs.py
+	$(MAKE) basket
 
 ## make basket: the Icinga Director basket, rebuilt from the shipped CheckCommand
 basket: $(STAMP)
