@@ -23,7 +23,12 @@ NOT_TRUSTED = "TLS certificate not trusted"  # starts the reason of a failed ver
 
 
 class HandshakeError(Exception):
-    """A TLS handshake that failed; the text says why, naming TLS."""
+    """A TLS handshake that failed; the text says why, naming TLS. `code` is OpenSSL's reason
+    (WRONG_VERSION_NUMBER, CA_MD_TOO_WEAK...): what decides whether another try may help."""
+
+    def __init__(self, text: str, code: str = "") -> None:
+        super().__init__(text)
+        self.code = code
 
 
 def printable(raw: bytes) -> str:

@@ -15,11 +15,13 @@ from .plugin import (
     CertificateContext,
     FailureContext,
     PhaseContext,
+    RefusalContext,
     ReplyContext,
     ResponseTimeContext,
     SMTPServer,
     SMTPSummary,
     StepContext,
+    StrengthContext,
     TLSVersionContext,
     use_output,
 )
@@ -88,6 +90,8 @@ def tls_policy(options: Options) -> TLSPolicy | None:
         verify=not options.insecure,
         ca_file=ca_file(options),
         min_version=options.min_tls,
+        refuse_below=options.refuse_tls_below,
+        all_certificates=options.all_certificates,
     )
 
 
@@ -173,7 +177,9 @@ def build_check(options: Options, derived: Derived) -> nagiosplugin.Check:
         StepContext("mail", (250,)),
         StepContext("rcpt", (250, 251)),
         CertificateContext(warning_days, critical_days),
+        StrengthContext(),
         TLSVersionContext(),
+        RefusalContext(options.timeout_state),
         FailureContext(options.timeout_state),
     ]
     if options.mx or options.all_addresses:
@@ -212,7 +218,8 @@ def build_domain_check(
     if options.dane:
         # DANE replaces the CA chain and, for DANE-EE, the name: the TLSA records judge
         dane_tls = TLSPolicy(implicit=options.implicit_tls, server_name=None, verify=False,
-                             min_version=options.min_tls)  # fmt: skip
+                             min_version=options.min_tls, refuse_below=options.refuse_tls_below,
+                             all_certificates=options.all_certificates)  # fmt: skip
     if options.mta_sts:
         # HTTPS to mta-sts.<domain>, verified; not 'implicit', which words SMTP hints
         policy_tls = TLSPolicy(implicit=False, server_name=None, ca_file=ca_file(options))

@@ -92,6 +92,9 @@ def session_metrics(session: Session, timeout: float):
     if session.tls is not None:
         yield nagiosplugin.Metric("tls_version", session.tls, context="tls_version")
         yield nagiosplugin.Metric("cert_days", session.tls, context="certificate")
+        yield nagiosplugin.Metric("cert_strength", session.tls, context="strength")
+    if session.refusals is not None:
+        yield nagiosplugin.Metric("tls_refusals", session, context="refusals")
     if session.auth is not None:
         yield nagiosplugin.Metric("auth_reply", session.auth, context="auth")
     if session.mail is not None:
@@ -236,7 +239,8 @@ def search_within_deadline(pattern: re.Pattern, lines: list[str]) -> bool:
 
 
 class TLSVersionContext(nagiosplugin.Context):
-    """The negotiated TLS version against --min-tls: below it is WARNING."""
+    """The negotiated TLS version against --min-tls: below it is WARNING. This client offers
+    every version up to TLS 1.3, so the version the server chose is the newest it speaks."""
 
     def __init__(self) -> None:
         super().__init__("tls_version")
@@ -245,13 +249,42 @@ class TLSVersionContext(nagiosplugin.Context):
         tls: TLSInfo = metric.value
         if tls.meets_minimum:
             return self.result_cls(nagiosplugin.Ok, None, metric)
-        hint = f"{tls.version} is below the minimum TLS {tls.min_version} (--min-tls)"
+        offers = "only" if tls.number == "1.0" else "at most"
+        hint = f"server offers {offers} TLS {tls.number}, below --min-tls {tls.min_version}"
+        return self.result_cls(nagiosplugin.Warn, hint, metric)
+
+
+class RefusalContext(nagiosplugin.Context):
+    """--refuse-tls-below: an old version the server accepts is WARNING; one that could not be
+    tried is UNKNOWN, or the --timeout-state when time ran out."""
+
+    def __init__(self, timeout_state: nagiosplugin.state.ServiceState) -> None:
+        super().__init__("refusals")
+        self.timeout_state = timeout_state
+
+    def evaluate(self, metric, resource):
+        session: Session = metric.value
+        refusals = session.refusals or []
+        below = session.target.tls.refuse_below if session.target.tls else ""
+        untried = [refusal for refusal in refusals if refusal.accepted is None]
+        if untried:
+            state = self.timeout_state if untried[0].timed_out else nagiosplugin.Unknown
+            hint = f"--refuse-tls-below {below}: TLS {untried[0].version} not tried: "
+            return self.result_cls(state, hint + untried[0].reason, metric)
+        accepted = [refusal.version for refusal in refusals if refusal.accepted]
+        if not accepted:
+            return self.result_cls(nagiosplugin.Ok, None, metric)
+        versions = " and ".join([", ".join(accepted[:-1]), accepted[-1]] if accepted[:-1]
+                                else accepted)  # fmt: skip
+        hint = f"server accepts TLS {versions} (--refuse-tls-below {below})"
         return self.result_cls(nagiosplugin.Warn, hint, metric)
 
 
 class CertificateContext(nagiosplugin.Context):
-    """The server certificate: unreadable is UNKNOWN; expired or not yet valid is CRITICAL
-    (with --insecure too); fewer days left than -D is WARNING or CRITICAL."""
+    """The certificates the server sends (with --all-certificates, of each key type):
+    unreadable is UNKNOWN; one expired or not yet valid is CRITICAL (with --insecure too);
+    the one that expires first against -D is WARNING or CRITICAL. A handshake for another
+    key type that fails for another reason than having no such certificate is CRITICAL."""
 
     def __init__(self, warning_days: float | None, critical_days: float | None) -> None:
         super().__init__("certificate")
@@ -260,20 +293,30 @@ class CertificateContext(nagiosplugin.Context):
 
     def evaluate(self, metric, resource):
         tls: TLSInfo = metric.value
-        days = tls.days_left
-        if tls.unreadable is not None or days is None:
-            hint = f"certificate not readable: {tls.unreadable}"
+        unreadable = [info for info in (tls, *(o.tls for o in tls.others if o.tls))
+                      if info.unreadable is not None]  # fmt: skip
+        if unreadable:
+            name = f"{unreadable[0].kind} certificate" if unreadable[0].kind else "certificate"
+            hint = f"{name} not readable: {unreadable[0].unreadable}"
             return self.result_cls(nagiosplugin.Unknown, hint, metric)
-        if days < 0:
-            return self.result_cls(nagiosplugin.Critical, "certificate expired", metric)
-        if tls.starts_in > 0:
-            return self.result_cls(nagiosplugin.Critical, "certificate not yet valid", metric)
+        now = time.time()
+        for name, facts in tls.judged():
+            if facts["not_after"] < now:
+                return self.result_cls(nagiosplugin.Critical, f"{name} expired", metric)
+            if facts["not_before"] > now:
+                return self.result_cls(nagiosplugin.Critical, f"{name} not yet valid", metric)
+        for other in tls.others:
+            if other.tls is None and not other.absent:
+                hint = f"{other.kind} certificate: {other.reason}"
+                return self.result_cls(nagiosplugin.Critical, hint, metric)
+        soonest = tls.soonest()
+        days = tls.days_left
         for state, limit, kind in (
             (nagiosplugin.Critical, self.critical_days, "critical"),
             (nagiosplugin.Warn, self.warning_days, "warning"),
         ):
-            if limit is not None and days < limit:
-                hint = f"certificate expires in under {number(limit)} days ({kind})"
+            if soonest and days is not None and limit is not None and days < limit:
+                hint = f"{soonest[0]} expires in under {number(limit)} days ({kind})"
                 return self.result_cls(state, hint, metric)
         return self.result_cls(nagiosplugin.Ok, None, metric)
 
@@ -287,6 +330,39 @@ class CertificateContext(nagiosplugin.Context):
             for d in (self.warning_days, self.critical_days)
         )
         return nagiosplugin.Performance("cert_days", number(days), "", warn, crit)
+
+
+# A key below these sizes is WARNING (NIST SP 800-57, BSI TR-02102: 112 bits of security)
+MIN_KEY_BITS = {"RSA": 2048, "RSA-PSS": 2048, "DSA": 2048, "EC": 256}
+WEAK_DIGESTS = ("MD2", "MD5", "SHA-1")  # a signature made with one of them is CRITICAL
+
+
+class StrengthContext(nagiosplugin.Context):
+    """Keys and signatures, whatever --insecure says: the server's own key below RSA 2048 or
+    EC 256 bits is WARNING; an MD5 or SHA-1 signature on any certificate it sends, except a
+    self-signed root (its signature proves nothing), is CRITICAL."""
+
+    def __init__(self) -> None:
+        super().__init__("strength")
+
+    def evaluate(self, metric, resource):
+        tls: TLSInfo = metric.value
+        if tls.unreadable is not None:  # the certificate context says so
+            return self.result_cls(nagiosplugin.Ok, None, metric)
+        critical, warning = [], []
+        for name, facts in tls.judged():
+            digest = facts["signature"].split(" with ", 1)[0]
+            if digest in WEAK_DIGESTS:
+                critical.append(f"{name} signed with {digest}")
+            minimum = MIN_KEY_BITS.get(facts["key_type"])
+            if name.endswith("certificate") and minimum and (facts["key_bits"] or 0) < minimum:
+                size = f"{facts['key_type']} {facts['key_bits']} bits"
+                warning.append(f"{name} key is {size}, below {minimum}")
+        if critical:
+            return self.result_cls(nagiosplugin.Critical, ", ".join(critical), metric)
+        if warning:
+            return self.result_cls(nagiosplugin.Warn, ", ".join(warning), metric)
+        return self.result_cls(nagiosplugin.Ok, None, metric)
 
 
 class FailureContext(nagiosplugin.Context):
@@ -363,7 +439,7 @@ def session_lines(session: Session) -> list[str]:
     if session.helo:
         lines += [f"{session.helo_verb}: {line}" for line in session.helo.wire_lines()]
     if session.tls:
-        lines += _tls_lines(session.tls)
+        lines += _tls_lines(session.tls) + _refusal_lines(session)
     if session.auth_mechanism:
         offered = " ".join(session.auth_offered)
         lines.append(f"AUTH mechanism: {session.auth_mechanism} (offered: {offered})")
@@ -383,45 +459,94 @@ def _steps(session: Session) -> list[Reply]:
 
 
 def _certificate_text(tls: TLSInfo) -> str:
-    """The certificate's validity in words: 'certificate expires in 1 hour 59 minutes'."""
+    """The validity of the certificate that expires first, in words: 'certificate expires in
+    1 hour 59 minutes', 'intermediate CN=R3 expires in 9 days'."""
     from .tls import ago, span  # noqa: PLC0415 -- ssl is loaded already: this is a TLS check
 
-    if tls.unreadable is not None or tls.not_after is None:
+    soonest = None if tls.unreadable is not None else tls.soonest()
+    if soonest is None:
         return "certificate not readable"
-    left = tls.not_after - time.time()
+    name, facts = soonest
+    left = facts["not_after"] - time.time()
     if left < 0:
-        return f"certificate expired {ago(-left)}"
-    if tls.starts_in > 0:
-        return f"certificate not valid for another {span(tls.starts_in)}"
-    return f"certificate expires in {span(left)}"
+        return f"{name} expired {ago(-left)}"
+    for early, early_facts in tls.judged():
+        starts_in = early_facts["not_before"] - time.time()
+        if starts_in > 0:
+            return f"{early} not valid for another {span(starts_in)}"
+    return f"{name} expires in {span(left)}"
 
 
 def _tls_lines(tls: TLSInfo) -> list[str]:
-    """Long output about the TLS session and the server certificate."""
+    """Long output about the TLS session and the server's certificates, and about those of
+    the other key types (--all-certificates)."""
+    lines = _session_lines(tls)
+    for other in tls.others:
+        if other.tls is not None:
+            lines += _session_lines(other.tls)
+        elif other.absent:
+            lines.append(f"{other.kind} certificate: none (the server refused every "
+                         f"{other.kind} cipher suite)")  # fmt: skip
+        else:
+            lines.append(f"{other.kind} certificate: {other.reason}")
+    return lines
+
+
+def _session_lines(tls: TLSInfo) -> list[str]:
+    """Long output about one TLS session and the certificates sent in it."""
+    name = f"{tls.kind} certificate" if tls.kind else "certificate"
     verified = "verified" if tls.verified else "NOT verified (--insecure)"
     minimum = "" if tls.meets_minimum else f" (below the minimum TLS {tls.min_version})"
     lines = [
-        f"TLS: {tls.version}{minimum}, cipher {tls.cipher} ({tls.bits} bits), "
-        f"certificate {verified}"
+        f"TLS: {tls.version}{minimum}, cipher {tls.cipher} ({tls.bits} bits), {name} {verified}"
     ]
+    if tls.lowered:
+        lines.append(f"TLS: at OpenSSL security level 0, as the system's refused it: {tls.lowered}")
     if tls.unreadable is not None:
-        return [*lines, f"certificate not readable: {tls.unreadable}"]
+        return [*lines, f"{name} not readable: {tls.unreadable}"]
     lines += [
-        f"certificate subject: {tls.subject}",
-        f"certificate alternative names: {', '.join(tls.alt_names) or 'none'}",
-        f"certificate issuer: {tls.issuer}",
+        f"{name} subject: {tls.subject}",
+        f"{name} alternative names: {', '.join(tls.alt_names) or 'none'}",
+        f"{name} issuer: {tls.issuer}",
     ]
     for label, moment in (("valid from", tls.not_before), ("expires", tls.not_after)):
         if moment is not None:
-            when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(moment))
-            lines.append(f"certificate {label}: {when}")
+            lines.append(f"{name} {label}: {_utc(moment)}")
     lines[-1] += f" ({_certificate_text(tls)})"
+    for index, facts in enumerate(tls.chain):
+        which = name if not index else f"intermediate {facts['subject']}"
+        if index and facts["self_signed"]:
+            which = f"root {facts['subject']} (not judged)"
+        lines.append(f"{which} key: {_key_text(facts)}")
+        lines.append(f"{which} signature: {facts['signature']}")
+        if index:
+            lines.append(f"{which} expires: {_utc(facts['not_after'])}")
     chain = [f"{tls.chain_sent} sent by the server"] if tls.chain_sent is not None else []
     if tls.chain_verified is not None:
         chain.append(f"{tls.chain_verified} in the verified chain")
     if chain:
-        lines.append(f"certificate chain: {', '.join(chain)}")
+        lines.append(f"{name} chain: {', '.join(chain)}")
     return lines
+
+
+def _utc(moment: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(moment))
+
+
+def _key_text(facts: dict) -> str:
+    """'RSA 2048 bits', 'EC 256 bits (P-256)', 'Ed25519'."""
+    size = f" {facts['key_bits']} bits" if facts["key_bits"] else ""
+    curve = f" ({facts['curve']})" if facts["curve"] else ""
+    return f"{facts['key_type']}{size}{curve}"
+
+
+def _refusal_lines(session: Session) -> list[str]:
+    """--refuse-tls-below: what each capped handshake found."""
+    if session.refusals is None or session.target.tls is None:
+        return []
+    said = {True: "accepted", False: "refused", None: "not tried"}
+    found = [f"TLS {r.version} {said[r.accepted]}" for r in session.refusals]
+    return [f"--refuse-tls-below {session.target.tls.refuse_below}: {', '.join(found)}"]
 
 
 class StatusLineOutput(Output):

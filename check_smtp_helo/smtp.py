@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from typing import Callable
 
     from .sasl import Credentials
-    from .tls import TLSChannel, TLSInfo, TLSPolicy
+    from .tls import OtherCertificate, TLSChannel, TLSInfo, TLSPolicy
 
     # (name, seconds left) -> addresses; OSError with the reason when there are none
     Lookup = Callable[[str, float], list[str]]
@@ -144,6 +144,15 @@ class Target:
         self.rcpt_to = rcpt_to
         self.lookup = lookup  # looks the host's addresses up instead of getaddrinfo
 
+    def variant(self, tls: TLSPolicy, *, steps: bool = True) -> Target:
+        """The same target with another TLS policy, for one more handshake; without the steps
+        after EHLO (AUTH, MAIL FROM, RCPT TO) unless `steps`."""
+        other = Target.__new__(Target)
+        other.__dict__.update(self.__dict__, tls=tls)
+        if not steps:
+            other.auth, other.mail_from, other.rcpt_to = None, None, ()
+        return other
+
     @property
     def greeting(self) -> str:
         """The verb that opens the session: LHLO for LMTP (RFC 2033), else EHLO or HELO."""
@@ -175,6 +184,8 @@ class Session:
         self.mail: Reply | None = None
         self.recipients: list[Reply] = []  # the RCPT TO replies, in order
         self.failure: Failure | None = None
+        self.handshake_error: HandshakeError | None = None
+        self.refusals: list[Refusal] | None = None  # --refuse-tls-below: one per version
 
     @property
     def response_time(self) -> float | None:
@@ -194,6 +205,20 @@ class Session:
     def mail_reply(self) -> Reply | None:
         """The last reply of the transaction: to the last RCPT TO, else to MAIL FROM."""
         return self.recipients[-1] if self.recipients else self.mail
+
+
+class Refusal:
+    """One handshake capped at an old TLS version (--refuse-tls-below): accepted, refused, or
+    (accepted None) not tried, and why."""
+
+    __slots__ = ("accepted", "reason", "timed_out", "version")
+
+    def __init__(self, version: str, accepted: bool | None, reason: str = "",
+                 timed_out: bool = False) -> None:  # fmt: skip
+        self.version = version
+        self.accepted = accepted
+        self.reason = reason
+        self.timed_out = timed_out
 
 
 class _AbortError(Exception):
@@ -448,10 +473,87 @@ def default_helo_name(sock: socket.socket | TLSChannel) -> str:
 
 
 def converse(target: Target, log: Log | None = None) -> Session:
-    """Hold one conversation with the target and return its record."""
+    """Hold one conversation with the target and return its record. With TLS, the further
+    handshakes the server needs (security level 0) or the options ask for (--refuse-tls-below,
+    --all-certificates) are conversations of their own up to the handshake and EHLO, one after
+    the other, all within the one deadline."""
     log = log or logging.getLogger(__name__)
+    deadline = _Clock(target.timeout, target.deadline).deadline
+    session = _at_any_level(target, deadline, log)
+    tls = target.tls
+    if tls is None or session.tls is None:
+        return session
+    if tls.refuse_below:
+        session.refusals = _refusals(session, tls.refusal_policies(), deadline, log)
+    if tls.all_certificates:
+        session.tls.others = _other_certificates(session, deadline, log)
+    return session
+
+
+def _at_any_level(target: Target, deadline: float, log: Log) -> Session:
+    """One conversation; again at security level 0 when the system's level is what made the
+    handshake fail, so that an old server is reached and judged in words."""
+    session = _converse(target, _Clock(target.timeout, deadline), log)
+    error, tls = session.handshake_error, target.tls
+    if tls is None or error is None or not tls.lower_level_helps(error):
+        return session
+    log.info("TLS: again at security level 0 after: %s", error)
+    session = _converse(target.variant(tls.derive(legacy=True, kind=tls.kind)),
+                        _Clock(target.timeout, deadline), log)  # fmt: skip
+    if session.tls is not None:
+        session.tls.lowered = str(error)
+    return session
+
+
+def _refusals(session: Session, policies: list[tuple[str, TLSPolicy]], deadline: float,
+              log: Log) -> list[Refusal]:  # fmt: skip
+    """A handshake capped at each version below --refuse-tls-below: does the server accept it?
+    The first that cannot be tried (no banner, no time left) ends the tries."""
+    refusals = []
+    for version, policy in policies:
+        target = session.target.variant(policy, steps=False)
+        probe = _converse(target, _Clock(target.timeout, deadline), log)
+        failure = probe.failure
+        if probe.tls is not None:
+            refusals.append(Refusal(version, True))
+        elif failure is not None and failure.phase == "tls" and not failure.timed_out:
+            refusals.append(Refusal(version, False, failure.reason))
+        else:
+            reason, late = (failure.reason, failure.timed_out) if failure else ("", False)
+            refusals.append(Refusal(version, None, reason, late))
+            break
+    return refusals
+
+
+def _other_certificates(session: Session, deadline: float, log: Log) -> list[OtherCertificate]:
+    """A TLS 1.2 handshake with the cipher suites of each key type (RSA, ECDSA) whose
+    certificate the conversation did not get: a server may hold one of each."""
+    from .tls import NO_SUCH_CERTIFICATE, OtherCertificate  # noqa: PLC0415 -- ssl is loaded
+
+    tls, policy = session.tls, session.target.tls
+    assert tls is not None and policy is not None  # converse() checked both
+    key = tls.chain[0]["key_type"] if tls.chain else ""
+    tls.kind = {"RSA": "RSA", "RSA-PSS": "RSA", "EC": "ECDSA"}.get(key, key or "the")
+    others = []
+    for kind in ("RSA", "ECDSA"):
+        if kind == tls.kind:
+            continue
+        target = session.target.variant(policy.derive(kind=kind), steps=False)
+        probe = _at_any_level(target, deadline, log)
+        error = probe.handshake_error
+        if probe.tls is not None:
+            others.append(OtherCertificate(kind, probe.tls))
+        elif error is not None and error.code in NO_SUCH_CERTIFICATE:
+            others.append(OtherCertificate(kind, None, str(error), absent=True))
+        else:
+            reason = probe.failure.reason if probe.failure else "no TLS session"
+            others.append(OtherCertificate(kind, None, reason))
+    return others
+
+
+def _converse(target: Target, clock: _Clock, log: Log) -> Session:
+    """One conversation, from the lookup to QUIT, and its record."""
     session = Session(target)
-    clock = _Clock(target.timeout, target.deadline)
     channel = None
     try:
         addresses = resolve(target, clock)
@@ -531,6 +633,7 @@ def _secure(session: Session, channel: Channel, tls: TLSPolicy) -> None:
     except (socket.timeout, DeadlineError) as exc:
         raise clock.late("tls", "no TLS handshake") from exc
     except HandshakeError as exc:
+        session.handshake_error = exc
         raise _AbortError(Failure("tls", str(exc), False)) from exc
     channel.sock = secured
     session.timings["tls"] = clock.lap()

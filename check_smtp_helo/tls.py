@@ -24,6 +24,28 @@ _SHORT = {"commonName": "CN", "countryName": "C", "localityName": "L",
           "stateOrProvinceName": "ST", "organizationName": "O",
           "organizationalUnitName": "OU"}  # fmt: skip
 _SUBJECT_ALT_NAME = "2.5.29.17"
+# Key algorithms (RFC 3279, 5480, 8410) and the named curves' sizes
+_KEYS = {"1.2.840.113549.1.1.1": "RSA", "1.2.840.113549.1.1.10": "RSA-PSS",
+         "1.2.840.10045.2.1": "EC", "1.2.840.10040.4.1": "DSA", "1.3.101.112": "Ed25519",
+         "1.3.101.113": "Ed448"}  # fmt: skip
+_CURVES = {"1.2.840.10045.3.1.7": ("P-256", 256), "1.3.132.0.34": ("P-384", 384),
+           "1.3.132.0.35": ("P-521", 521), "1.3.132.0.33": ("P-224", 224),
+           "1.2.840.10045.3.1.1": ("P-192", 192), "1.3.36.3.3.2.8.1.1.7": ("brainpoolP256r1", 256),
+           "1.3.36.3.3.2.8.1.1.11": ("brainpoolP384r1", 384),
+           "1.3.36.3.3.2.8.1.1.13": ("brainpoolP512r1", 512)}  # fmt: skip
+_EDWARDS_BITS = {"Ed25519": 256, "Ed448": 456}
+# Signature algorithms (RFC 3279, 4055, 5758, 8410) in words
+_SIGNATURES = {
+    "1.2.840.113549.1.1.2": "MD2 with RSA", "1.2.840.113549.1.1.4": "MD5 with RSA",
+    "1.2.840.113549.1.1.5": "SHA-1 with RSA", "1.3.14.3.2.29": "SHA-1 with RSA",
+    "1.2.840.113549.1.1.14": "SHA-224 with RSA", "1.2.840.113549.1.1.11": "SHA-256 with RSA",
+    "1.2.840.113549.1.1.12": "SHA-384 with RSA", "1.2.840.113549.1.1.13": "SHA-512 with RSA",
+    "1.2.840.113549.1.1.10": "RSA-PSS", "1.2.840.10045.4.1": "SHA-1 with ECDSA",
+    "1.2.840.10045.4.3.1": "SHA-224 with ECDSA", "1.2.840.10045.4.3.2": "SHA-256 with ECDSA",
+    "1.2.840.10045.4.3.3": "SHA-384 with ECDSA", "1.2.840.10045.4.3.4": "SHA-512 with ECDSA",
+    "1.2.840.10040.4.3": "SHA-1 with DSA", "2.16.840.1.101.3.4.3.2": "SHA-256 with DSA",
+    "1.3.101.112": "Ed25519", "1.3.101.113": "Ed448",
+}  # fmt: skip
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 # ssl.SSLSocket.version() -> the version as --min-tls spells it
 VERSIONS = {"TLSv1": "1.0", "TLSv1.1": "1.1", "TLSv1.2": "1.2", "TLSv1.3": "1.3"}
@@ -51,11 +73,26 @@ _WORDS = {
 _CLOSED = "server closed the TLS session"
 _NO_ISSUER = 20  # X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY
 _EXPIRED, _NOT_YET_VALID = 10, 9  # X509_V_ERR_CERT_HAS_EXPIRED, X509_V_ERR_CERT_NOT_YET_VALID
+# Verification failures that only the security level makes: a key or digest too weak for it
+_TOO_WEAK = {66: "EE_KEY_TOO_SMALL", 67: "CA_KEY_TOO_SMALL", 68: "CA_MD_TOO_WEAK"}
+# What a handshake at security level 0 gets past: the MD5/SHA-1 handshake signature of
+# TLS 1.0 and 1.1, and the weak keys and digests that this plugin judges in words itself
+LOWER_LEVEL_HELPS = {"LEGACY_SIGALG_DISALLOWED_OR_UNSUPPORTED", *_TOO_WEAK.values()}
+# What a server says when it has no certificate for the cipher suites offered (or cannot go
+# down to TLS 1.2, where the suite chooses the certificate)
+NO_SUCH_CERTIFICATE = {"SSLV3_ALERT_HANDSHAKE_FAILURE", "TLSV1_ALERT_PROTOCOL_VERSION",
+                       "NO_SHARED_CIPHER", "NO_CIPHERS_AVAILABLE"}  # fmt: skip
+_TLS_VERSION = {"1.0": ssl.TLSVersion.TLSv1, "1.1": ssl.TLSVersion.TLSv1_1,
+                "1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}  # fmt: skip
 
 
 class TLSPolicy:
     """How to do TLS: implicit or STARTTLS, the name to send and verify, the CAs to trust,
-    the lowest version that counts as good."""
+    the lowest version that counts as good, and what else to try (--refuse-tls-below,
+    --all-certificates).
+
+    A policy for one more handshake is derive()d: at security level 0 (`legacy`), capped at
+    exactly one version (`only`), or with one key type's cipher suites (`kind`: RSA, ECDSA)."""
 
     def __init__(
         self,
@@ -65,19 +102,32 @@ class TLSPolicy:
         verify: bool = True,
         ca_file: str | None = None,
         min_version: str = "1.2",
+        refuse_below: str | None = None,
+        all_certificates: bool = False,
+        legacy: bool = False,
+        only: str | None = None,
+        kind: str | None = None,
     ) -> None:
         self.implicit = implicit
         self.server_name = server_name
         self.verify = verify
+        self.ca_file = ca_file
         self.min_version = min_version
+        self.refuse_below = refuse_below
+        self.all_certificates = all_certificates
+        self.legacy = legacy
+        self.kind = kind
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         # Down to TLS 1.0, so that an old server is reported (below --min-tls), not merely
-        # refused; OpenSSL's DEFAULT list has the CBC ciphers those servers speak, and the
-        # system's security level still applies.
+        # refused; OpenSSL's DEFAULT list has the CBC ciphers those servers speak. The
+        # system's security level applies, unless a handshake needs level 0 (legacy).
         with warnings.catch_warnings():  # deprecated indeed: that is what --min-tls judges
             warnings.simplefilter("ignore", DeprecationWarning)
-            self.context.minimum_version = ssl.TLSVersion.TLSv1
-        self.context.set_ciphers("DEFAULT")
+            self.context.minimum_version = _TLS_VERSION[only or "1.0"]
+            if only or kind:  # a key type's suites choose the certificate up to TLS 1.2 only
+                self.context.maximum_version = _TLS_VERSION[only or "1.2"]
+        ciphers = f"a{kind}" if kind else "DEFAULT"
+        self.context.set_ciphers(f"{ciphers}:@SECLEVEL=0" if legacy else ciphers)
         if verify:
             # RFC 6125 and every browser: a name must be in the subjectAltName, never the CN
             self.context.hostname_checks_common_name = False
@@ -94,6 +144,32 @@ class TLSPolicy:
         else:
             self.context.check_hostname = False
             self.context.verify_mode = ssl.CERT_NONE
+
+    def derive(self, *, legacy: bool = False, only: str | None = None,
+               kind: str | None = None) -> TLSPolicy:  # fmt: skip
+        """This policy for one more handshake (see the class). Capped at one version, it only
+        asks whether the server accepts that version: nothing is verified."""
+        return TLSPolicy(
+            implicit=self.implicit,
+            server_name=self.server_name,
+            verify=self.verify and only is None,
+            ca_file=self.ca_file,
+            min_version=self.min_version,
+            refuse_below=self.refuse_below,
+            all_certificates=self.all_certificates,
+            legacy=legacy or self.legacy or only is not None,
+            only=only,
+            kind=kind,
+        )
+
+    def refusal_policies(self) -> list[tuple[str, TLSPolicy]]:
+        """A policy capped at each version below --refuse-tls-below, the oldest first."""
+        below = _version_key(self.refuse_below or "1.0")
+        return [(v, self.derive(only=v)) for v in _TLS_VERSION if _version_key(v) < below]
+
+    def lower_level_helps(self, error: HandshakeError) -> bool:
+        """Would a handshake at security level 0 get past this failure?"""
+        return not self.legacy and error.code in LOWER_LEVEL_HELPS
 
     def handshake(
         self,
@@ -115,18 +191,19 @@ class TLSPolicy:
             log.info("TLS: %s", exc)
             reason = _untrusted(exc, tls)
             tls.close()
-            raise HandshakeError(f"{NOT_TRUSTED}: {reason}") from exc
+            code = _TOO_WEAK.get(exc.verify_code, f"VERIFY_{exc.verify_code}")
+            raise HandshakeError(f"{NOT_TRUSTED}: {reason}", code) from exc
         except (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionResetError) as exc:
             log.info("TLS: %s", exc)
             tls.close()
-            raise HandshakeError(f"TLS handshake failed: {_CLOSED}") from exc
+            raise HandshakeError(f"TLS handshake failed: {_CLOSED}", "CLOSED") from exc
         except ssl.SSLError as exc:
             log.info("TLS: %s", exc)
             tls.close()
             reason = words(exc)
             if self.implicit and reason == _PLAINTEXT:
                 reason += " (is it plain SMTP? use -S for STARTTLS, or no TLS option)"
-            raise HandshakeError(f"TLS handshake failed: {reason}") from exc
+            raise HandshakeError(f"TLS handshake failed: {reason}", _reason_code(exc)) from exc
         except socket.timeout:  # TimeoutError is its alias only from Python 3.10 on
             tls.close()
             raise
@@ -136,8 +213,10 @@ class TLSPolicy:
         return TLSChannel(tls, log)
 
     def describe(self, channel: TLSChannel) -> TLSInfo:
-        """What the handshake settled and what the server's certificate says."""
-        return TLSInfo(channel.tls, self.verify, self.min_version)
+        """What the handshake settled and what the server's certificates say."""
+        info = TLSInfo(channel.tls, self.verify, self.min_version)
+        info.kind = self.kind
+        return info
 
 
 class TLSChannel:
@@ -311,7 +390,9 @@ class TLSInfo:
 
     `unreadable` says why the facts could not be read; then there are none to judge, and
     the check says so (UNKNOWN), never OK. `meets_minimum` says whether the session is at
-    least --min-tls: nothing secret may be sent over a session below it."""
+    least --min-tls: nothing secret may be sent over a session below it. `chain` holds the
+    facts of every certificate the server sent, its own first; `kind` names the key type
+    when each is judged (--all-certificates), and `others` the sessions for the other types."""
 
     def __init__(self, tls: ssl.SSLSocket, verified: bool, min_version: str = "1.2") -> None:
         self.version = tls.version() or "TLS"
@@ -319,6 +400,7 @@ class TLSInfo:
         self.verified = verified
         self.min_version = min_version
         number = VERSIONS.get(self.version)
+        self.number = number or self.version
         self.meets_minimum = number is not None and _version_key(number) >= _version_key(
             min_version
         )
@@ -327,29 +409,74 @@ class TLSInfo:
         self.not_before: float | None = None
         self.not_after: float | None = None
         self.unreadable: str | None = None
+        self.kind: str | None = None
+        self.lowered: str | None = None  # why the handshake needed security level 0
+        self.others: list[OtherCertificate] = []
+        sent = _chain(tls, "get_unverified_chain")
+        # DER, the server's own first: what DANE matches (the leaf alone on Python 3.9)
+        self.certificates = sent or [der for der in [tls.getpeercert(binary_form=True)] if der]
+        self.chain: list[dict] = []
         try:
             facts = _peer_facts(tls, verified)
+            self.chain = [_facts_of(der, index) for index, der in enumerate(self.certificates)]
         except ValueError as exc:
             self.unreadable = str(exc)
         else:
             self.subject, self.issuer = facts["subject"], facts["issuer"]
             self.alt_names = facts["alt_names"]
             self.not_before, self.not_after = facts["not_before"], facts["not_after"]
-        # DER, the server's own first: what DANE matches (the leaf alone on Python 3.9)
-        self.certificates = _chain(tls, "get_unverified_chain") or [
-            der for der in [tls.getpeercert(binary_form=True)] if der
-        ]
-        self.chain_sent = len(_chain(tls, "get_unverified_chain")) or None
+        self.chain_sent = len(sent) or None
         self.chain_verified = (len(_chain(tls, "get_verified_chain")) or None) if verified else None
+
+    def judged(self) -> list[tuple[str, dict]]:
+        """Every certificate to judge, with its name: the server's own and the intermediates
+        it sent, of this session and of those for the other key types. A self-signed root
+        that the server sends along is left out: the client's own copy is what it trusts."""
+        judged = []
+        for info in (self, *(other.tls for other in self.others if other.tls)):
+            name = f"{info.kind} certificate" if info.kind else "certificate"
+            for index, facts in enumerate(info.chain):
+                if not index:
+                    judged.append((name, facts))
+                elif not facts["self_signed"]:
+                    judged.append((f"intermediate {facts['subject']}", facts))
+        return judged
+
+    def soonest(self) -> tuple[str, dict] | None:
+        """The judged certificate that expires first (the server's own on a tie)."""
+        judged = self.judged()
+        return min(judged, key=lambda item: item[1]["not_after"]) if judged else None
 
     @property
     def days_left(self) -> float | None:
-        return None if self.not_after is None else (self.not_after - time.time()) / 86400
+        soonest = None if self.unreadable else self.soonest()
+        return None if soonest is None else (soonest[1]["not_after"] - time.time()) / 86400
 
     @property
     def starts_in(self) -> float:
         """Seconds until the certificate becomes valid; 0 or less once it is."""
         return 0.0 if self.not_before is None else self.not_before - time.time()
+
+
+def _facts_of(der: bytes, index: int) -> dict:
+    """The facts of the certificate sent at index; ValueError naming it unless it is the leaf."""
+    try:
+        return parse_certificate(der)
+    except ValueError as exc:
+        if not index:
+            raise
+        raise ValueError(f"certificate {index + 1} sent: {exc}") from exc
+
+
+class OtherCertificate:
+    """The handshake for one more key type (--all-certificates): its session, or why there is
+    none; `absent` when the server simply holds no certificate of that type."""
+
+    def __init__(self, kind: str, tls: TLSInfo | None, reason: str = "", absent: bool = False):
+        self.kind = kind
+        self.tls = tls
+        self.reason = reason
+        self.absent = absent
 
 
 def _version_key(number: str) -> tuple[int, ...]:
@@ -501,6 +628,27 @@ def _time(der: bytes, tag: int, start: int, end: int) -> int:
     return ((days * 24 + hour) * 60 + minute) * 60 + second
 
 
+def _public_key(der: bytes, start: int, end: int) -> dict:
+    """The type and size of a SubjectPublicKeyInfo: RSA by its modulus, EC by its named
+    curve, DSA by its prime; a type this reader does not know keeps its OID and no size."""
+    (_tag, a_start, a_end), (_bits, k_start, _end) = _children(der, start, end)[:2]
+    parameters = _children(der, a_start, a_end)
+    oid = _oid(der[parameters[0][1] : parameters[0][2]])
+    kind, bits, curve = _KEYS.get(oid, oid), None, ""
+    if kind in ("RSA", "RSA-PSS"):  # BIT STRING: unused bits, then SEQUENCE {n, e}
+        _tag, n_start, n_end = _children(der, *_element(der, k_start + 1)[1:])[0]
+        bits = int.from_bytes(der[n_start:n_end], "big").bit_length()
+    elif kind == "EC" and len(parameters) > 1 and parameters[1][0] == 0x06:
+        named = _oid(der[parameters[1][1] : parameters[1][2]])
+        curve, bits = _CURVES.get(named, (named, None))
+    elif kind == "DSA" and len(parameters) > 1:  # Dss-Parms {p, q, g}
+        _tag, p_start, p_end = _children(der, parameters[1][1], parameters[1][2])[0]
+        bits = int.from_bytes(der[p_start:p_end], "big").bit_length()
+    else:
+        bits = _EDWARDS_BITS.get(kind)
+    return {"key_type": kind, "key_bits": bits, "curve": curve}
+
+
 def days_from_civil(year: int, month: int, day: int) -> int:
     """Days since 1970-01-01 of a Gregorian date (H. Hinnant's algorithm); what
     calendar.timegm computes, without importing calendar, datetime and locale."""
@@ -526,8 +674,9 @@ def _alt_names(der: bytes, start: int, end: int) -> list[str]:
 
 
 def parse_certificate(der: bytes) -> dict:
-    """Subject, issuer, alternative names, notBefore and notAfter of a DER certificate;
-    ValueError saying what could not be read."""
+    """Subject, issuer, alternative names, notBefore and notAfter of a DER certificate, its
+    key (key_type such as RSA or EC, key_bits, curve), its signature algorithm in words and
+    whether it is self-signed; ValueError saying what could not be read."""
     try:
         return _parse(der)
     except (IndexError, UnicodeError) as exc:
@@ -555,16 +704,22 @@ def public_key_info(der: bytes) -> bytes:
 
 def _parse(der: bytes) -> dict:
     fields = _tbs_fields(der)
-    _serial, _algorithm, issuer, validity, subject = fields[:5]
+    _serial, _algorithm, issuer, validity, subject, key = fields[:6]
     not_before, not_after = _children(der, validity[1], validity[2])[:2]
+    _tag, start, end = _element(der, 0)
+    algorithm = _children(der, *_children(der, start, end)[1][1:])[0]
+    signature = _oid(der[algorithm[1] : algorithm[2]])
     facts = {
         "issuer": _name(der, issuer[1], issuer[2]),
         "subject": _name(der, subject[1], subject[2]),
         "not_before": _time(der, *not_before),
         "not_after": _time(der, *not_after),
         "alt_names": [],
+        "signature": _SIGNATURES.get(signature, signature),
+        "self_signed": der[issuer[1] : issuer[2]] == der[subject[1] : subject[2]],
+        **_public_key(der, key[1], key[2]),
     }
-    for tag, s, _end in fields[5:]:
+    for tag, s, _end in fields[6:]:
         if tag != 0xA3:
             continue
         for _ext, ext_start, ext_end in _children(der, *_element(der, s)[1:]):
