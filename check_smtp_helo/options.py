@@ -452,6 +452,7 @@ EXAMPLES = """\
 examples:
   check_smtp_helo -H mx.example.com -w 1 -c 2
   check_smtp_helo -H 2001:db8::25 -p 587 -S -D 30,14 --sni mx.example.com
+  check_smtp_helo -H mx.example.com -S -D 30,14 --refuse-tls-below 1.2 --all-certificates
   check_smtp_helo -H mx.example.com --email monitor@example.com -e 'ESMTP Postfix'
   check_smtp_helo -H mx.example.com --rcpt-to postmaster@example.com
   CHECK_SMTP_HELO_PASSWORD=... check_smtp_helo -H smtp.example.com -p 587 -S --auth-user u

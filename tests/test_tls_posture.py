@@ -12,7 +12,9 @@ from __future__ import annotations
 import shutil
 import ssl
 from collections.abc import Callable
+from types import SimpleNamespace
 
+import nagiosplugin
 import postfix
 import pytest
 from certificates import DAY, NOW, Issued, issue, server_context, write_pem
@@ -27,6 +29,7 @@ from helpers import (
 )
 from servers import Peer, ScriptedServer
 
+from check_smtp_helo.plugin import StrengthContext
 from check_smtp_helo.tls import parse_certificate
 
 BANNER = "banner: 220 tls.test ESMTP, helo: 250 tls.test"
@@ -421,6 +424,26 @@ def test_der_reader_reads_key_and_signature(root, options, key, signature):
     assert facts["signature"] == signature
     ecdsa_root = issue("EC Root", ca=True, digest="sha1")
     assert parse_certificate(ecdsa_root.der)["signature"] == "SHA-1 with ECDSA"
+
+
+@pytest.mark.parametrize(
+    ("key", "hint"),
+    [
+        (("EC", 224), "certificate key is EC 224 bits, below 256"),
+        (("EC", 256), None),
+        (("RSA", 2047), "certificate key is RSA 2047 bits, below 2048"),
+        (("DSA", 1024), "certificate key is DSA 1024 bits, below 2048"),
+        (("Ed25519", 256), None),
+        (("1.2.3.4", None), None),  # a key type the reader does not know is not judged
+    ],
+)
+def test_key_sizes_are_judged_by_type(key, hint):
+    """A unit: the sizes that P-224 and DSA servers (which no TLS 1.3 test server can be) get."""
+    facts = {"key_type": key[0], "key_bits": key[1], "signature": "SHA-256 with RSA"}
+    tls = SimpleNamespace(unreadable=None, judged=lambda: [("certificate", facts)])
+    metric = nagiosplugin.Metric("cert_strength", tls, context="strength")
+    result = StrengthContext().evaluate(metric, None)
+    assert (result.state, result.hint) == (nagiosplugin.Warn if hint else nagiosplugin.Ok, hint)
 
 
 def test_the_plugin_never_imports_cryptography(root, ca_file, tmp_path):
