@@ -31,8 +31,31 @@ class HandshakeError(Exception):
         self.code = code
 
 
-def printable(raw: bytes) -> str:
-    """Server bytes as ASCII text without controls or '|'."""
+HIDDEN = "<secret hidden>"  # shown instead of a secret and of what reveals it
+_SECRETS: tuple[bytes, ...] = ()  # what this run must never show; see hide()
+
+
+def hide(*forms: bytes) -> None:
+    """From now on, printable() shows HIDDEN instead of any of these (the AUTH secret, and
+    each response sent that reveals it), wherever a server puts them. A tuple replaced as a
+    whole: the probes of a mail domain read it from their threads while one adds to it."""
+    global _SECRETS  # noqa: PLW0603 -- one password a run, in every text from every server
+    added = {*_SECRETS, *(form for form in forms if form)}
+    _SECRETS = tuple(sorted(added, key=len, reverse=True))  # the longest first: all of it hidden
+
+
+def printable(raw: bytes, partial: bool = False) -> str:
+    """Server bytes as ASCII text without controls or '|', and every secret as HIDDEN: all
+    text from a server, whatever it came in (a reply, a SASL challenge, a certificate), is
+    shown through here. `partial`: the text stops where more was still to come, so a secret's
+    beginning at its end is hidden too."""
+    for secret in _SECRETS:
+        raw = raw.replace(secret, HIDDEN.encode())
+        if partial:
+            for length in range(len(secret) - 1, 0, -1):
+                if raw.endswith(secret[:length]):
+                    raw = raw[:-length] + HIDDEN.encode()
+                    break
     return raw.decode("ascii", "replace").translate(_UNPRINTABLE)
 
 

@@ -375,7 +375,7 @@ def policy_body(response: bytes) -> str:
         raise ValueError(f"policy larger than {POLICY_LIMIT} bytes")
     headers = dict(line.split(b":", 1) for line in lines[1:] if b":" in line)
     kind = {k.strip().lower(): v.strip().lower() for k, v in headers.items()}.get(b"content-type")
-    if kind is None or not kind.startswith(b"text/plain"):
+    if kind is None or kind.split(b";", 1)[0].strip() != b"text/plain":  # parameters may follow
         raise ValueError("policy is not text/plain")
     return body.decode("ascii", "replace")
 

@@ -23,7 +23,9 @@ from .domain import (
 )
 from .plugin import (
     ResponseTimeContext,
+    Summary,
     decimal,
+    duration,
     log,
     number,
     range_text,
@@ -263,8 +265,11 @@ class MTASTSContext(nagiosplugin.Context):
         return self.result_cls(STS_STATES[policy.mode], hint, metric)
 
 
-class DomainSummary(nagiosplugin.Summary):
-    """'example.com: 3 of 4 addresses OK, <each problem>'; -v: one block per probe."""
+class DomainSummary(Summary):
+    """'example.com: 3 of 4 addresses OK, <each problem>'; then one line per probe with its
+    state, in the multi-line form of monitoring-plugins 3.x that Icinga Web 2 shows with a
+    state tag each: '\\_ [WARNING] mx2.example.com [192.0.2.9]: connection refused'; -v: each
+    probe's line heads a block with all that -v shows of it."""
 
     def __init__(self, notes: list[str]) -> None:
         self.notes = notes
@@ -290,6 +295,20 @@ class DomainSummary(nagiosplugin.Summary):
             parts.append(f"MTA-STS {domain.policy.mode}")
         return f"{domain.name}: {', '.join(parts + hints)}"
 
+    def brief(self, results) -> list[str]:
+        resource: DomainProbes = results[0].resource
+        return [self._probe_line(results[probe.label]) for probe in resource.probes]
+
+    @staticmethod
+    def _probe_line(result: nagiosplugin.Result) -> str:
+        """'\\_ [OK] mx1.example.com [192.0.2.25]: answered in 0.4 ms', or the probe's
+        problems (their hint names the probe)."""
+        probe: Probe = result.metric.value
+        text = str(result.hint or probe.where)
+        if not result.hint and probe.session.response_time is not None:
+            text += f": answered in {duration(probe.session.response_time)}"
+        return f"\\_ [{str(result.state).upper()}] {text}"
+
     def verbose(self, results):
         resource: DomainProbes = results[0].resource
         domain = resource.domain
@@ -308,8 +327,7 @@ class DomainSummary(nagiosplugin.Summary):
             if host.tlsa is not None and not host.tlsa.records and not host.tlsa.error:
                 lines.append(f"DANE: no TLSA records for {host.name}")
         for probe in resource.probes:
-            state = str(results[probe.label].state).upper()
-            lines.append(f"{probe.where} port {probe.session.target.port}: {state}")
+            lines.append(self._probe_line(results[probe.label]))
             if probe.session.failure is not None:
                 lines.append(f"- failed: {probe.session.failure.reason}")
             dane = probe.dane()

@@ -117,6 +117,17 @@ def sender(text: str) -> str:
 def user(text: str) -> str:
     if not text or any(c in text for c in "\r\n\0"):
         raise ValueError("the user name must not be empty nor contain CR, LF or NUL")
+    try:
+        text.encode("utf-8")  # an argument's bytes that are not UTF-8 arrive as surrogates
+    except UnicodeEncodeError:
+        raise ValueError("the user name is not UTF-8") from None
+    return text
+
+
+def given(text: str) -> str:
+    """A value that must say something: an empty one is not taken as the option left out."""
+    if not text:
+        raise ValueError("the value is empty (leave the option out for its default)")
     return text
 
 
@@ -273,9 +284,9 @@ OPTIONS = [
            "by default)", default=False),
     Option("--sni", "sni", "server name to send in the TLS handshake and verify the certificate "
            "against (default: the -H name; with an IP address, no SNI and the certificate must "
-           "name the IP)", convert=str, metavar="NAME", needs_tls=True),
+           "name the IP)", convert=given, metavar="NAME", needs_tls=True),
     Option("--ca-file", "ca_file", "PEM file of CA certificates to trust besides the system's",
-           convert=str, metavar="PATH", needs_tls=True),
+           convert=given, metavar="PATH", needs_tls=True),
     Option("--insecure", "insecure", "do not verify the certificate's chain and name (its "
            "expiry, key and signatures are still judged)", default=False, needs_tls=True,
            excludes="--ca-file"),

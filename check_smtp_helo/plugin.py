@@ -378,7 +378,15 @@ class FailureContext(nagiosplugin.Context):
         return self.result_cls(state, failure.reason, metric)
 
 
-class SMTPSummary(nagiosplugin.Summary):
+class Summary(nagiosplugin.Summary):
+    """nagiosplugin's Summary with the long output of -v level 0 (verbose() words it from -v on)."""
+
+    def brief(self, results) -> list[str]:
+        """The long output without -v: none."""
+        return []
+
+
+class SMTPSummary(Summary):
     """Words the status line and the long output from the conversation's record.
 
     The status line has no ';': Nagios turns each into ':' (it delimits Nagios' own formats)."""
@@ -551,7 +559,8 @@ def _refusal_lines(session: Session) -> list[str]:
 
 class StatusLineOutput(Output):
     """nagiosplugin's output, but perfdata stays on the status line at every -v level,
-    long output starts at -v (nagiosplugin's own verbosity then only decides tracebacks),
+    long output from -v on is the Summary's verbose(), without -v its brief() (nagiosplugin's
+    own verbosity then only decides tracebacks),
     and every line but the perfdata is made safe(): the status line whoever sets it (also
     nagiosplugin's own after an internal error), the rest where nagiosplugin screens it."""
 
@@ -574,6 +583,8 @@ class StatusLineOutput(Output):
         self.perfdata = self.format_perfdata(check)
         if self.verbosity:
             self.add_longoutput(check.verbose_str)
+        else:
+            self.add_longoutput(check.summary.brief(check.results))
 
     def _screen_chars(self, text: str, where: str) -> str:
         if where in ("perfdata", "status line"):  # the status line is made safe() as a whole

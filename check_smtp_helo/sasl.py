@@ -14,6 +14,8 @@ import hashlib
 import hmac
 import os
 
+from .base import hide, printable
+
 # Strongest first: the default is the first of these that the server offers. SCRAM and
 # CRAM-MD5 never send the secret, PLAIN and LOGIN send it (inside TLS) as it is.
 MECHANISMS = ("SCRAM-SHA-256", "CRAM-MD5", "PLAIN", "LOGIN")
@@ -36,6 +38,18 @@ def decode(data: bytes) -> bytes:
         raise SASLError("the challenge is not base64") from exc
 
 
+def base64_cores(secret: bytes) -> list[bytes]:
+    """What base64 text holds wherever the secret sits in the encoded data: for each of the
+    three byte offsets, the characters that encode the secret's bytes alone."""
+    cores = []
+    for offset in range(3):
+        encoded = binascii.b2a_base64(b"\0" * offset + secret, newline=False)
+        core = encoded[4 if offset else 0 : 4 * ((offset + len(secret)) // 3)]
+        if len(core) >= 4:  # a shorter one would hide random text, and reveal little
+            cores.append(core)
+    return cores
+
+
 class Credentials:
     """A user, the secret, and the mechanism asked for (None: the strongest offered)."""
 
@@ -44,6 +58,7 @@ class Credentials:
         # surrogateescape: a secret from the environment may hold bytes that are not UTF-8
         self._secret = secret.encode("utf-8", "surrogateescape")
         self.mechanism = mechanism
+        hide(self._secret, *base64_cores(self._secret))  # from here on, never shown
 
     def __repr__(self) -> str:
         return f"Credentials({self.user!r}, '<hidden>', {self.mechanism!r})"
@@ -143,7 +158,7 @@ class Scram(Mechanism):
             return super().respond(challenge)
         fields = _attributes(challenge)
         if "e" in fields:
-            raise SASLError(f"the server reports {fields['e'].decode('ascii', 'replace')!r}")
+            raise SASLError(f"the server reports {printable(fields['e'])!r}")
         if not hmac.compare_digest(_b64_field(fields, "v"), self.server_signature):
             raise SASLError("the server's signature does not verify: it does not know the secret")
         self.verified = True

@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 
-from .base import DeadlineError, HandshakeError, printable
+from .base import HIDDEN, DeadlineError, HandshakeError, hide, printable
 from .names import dns_name, ip_family
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (about 4 ms)
@@ -42,7 +42,6 @@ FORBIDDEN_ON_WIRE = "\r\n\0"
 GREETING_PHASES = ("connect", "tls", "banner", "helo")  # the response time: connect to EHLO
 STEP_PHASES = ("auth", "mail")  # after the final EHLO reply; a failure there keeps that time
 CLOSING = 421  # RFC 5321 3.8: the server closes the channel after this reply
-HIDDEN = "<secret hidden>"  # shown instead of a credential and of what reveals it
 
 
 class Failure:
@@ -352,7 +351,6 @@ class Channel:
         self.clock = clock
         self.log = log
         self.buffer = b""
-        self.hidden: set[str] = set()  # server text never to show (an echoed credential)
 
     def send(self, phase: str, command: str, shown: str | None = None, verb: str = "") -> None:
         """Send one command line, named `verb` in messages (default: its first word); the
@@ -378,7 +376,7 @@ class Channel:
         code = 0
         while True:
             raw = self._line(phase, what, closed, silent, started=bool(lines))
-            text = self._redacted(printable(raw))
+            text = printable(raw)
             self.log.info("S: %s", text)
             if not _is_reply_line(raw):
                 raise _AbortError(
@@ -398,21 +396,17 @@ class Channel:
     def exchange(
         self, phase: str, command: str, closed: str, verb: str = "", shown: str | None = None
     ) -> Reply:
-        """Send a command and read its reply; `verb` names it (default: its first word)."""
+        """Send a command and read its reply; `verb` names it (default: its first word).
+        Bytes already there would be taken as its reply: a protocol error (we never pipeline)."""
         verb = verb or command.split(maxsplit=1)[0]
+        if self.buffer:
+            early = printable(self.buffer.split(b"\n", 1)[0].rstrip(b"\r"), partial=True)[:80]
+            reason = f"protocol error: a reply came before {verb} was sent: {early}"
+            raise _AbortError(Failure(phase, reason, False), in_step=True)
         self.send(phase, command, shown, verb)
         reply = self.read(phase, f"{verb} reply", closed)
         reply.command = verb
         return reply
-
-    def hide(self, forms: list[bytes]) -> None:
-        """Should the server repeat any of these, show HIDDEN instead."""
-        self.hidden.update(printable(form) for form in forms)
-
-    def _redacted(self, text: str) -> str:
-        for form in self.hidden:
-            text = text.replace(form, HIDDEN)
-        return text
 
     def _line(self, phase: str, what: str, closed: str, silent: str, started: bool) -> bytes:
         """One line without its line end (CRLF, or LF alone), at most MAX_LINE bytes."""
@@ -428,7 +422,7 @@ class Channel:
                 self.buffer = self.buffer[end + 1 :]
                 return line
             if not _may_start_reply(self.buffer[:4]):
-                text = printable(self.buffer[:80])
+                text = printable(self.buffer, partial=True)[:80]
                 raise _AbortError(
                     Failure(phase, f"protocol error: {what} is not SMTP: {text}", False)
                 )
@@ -685,7 +679,7 @@ def _authenticate(
     mechanism = credentials.start(name)
     closed = f"during AUTH {name}"
     initial = mechanism.initial()
-    channel.hide(mechanism.revealing)
+    hide(*mechanism.revealing)
     command, shown = f"AUTH {name}", None
     if initial is not None:
         command, shown = f"{command} {initial}", f"{command} {HIDDEN}"
@@ -697,7 +691,7 @@ def _authenticate(
             channel.exchange("auth", "*", closed, "AUTH")  # RFC 4954 4: cancel the exchange
             reason = f"protocol error: AUTH {name}: {exc}"
             raise _AbortError(Failure("auth", reason, False), in_step=True) from exc
-        channel.hide(mechanism.revealing)
+        hide(*mechanism.revealing)
         reply = channel.exchange("auth", response, closed, "AUTH", HIDDEN)
     if reply.code == 235 and not mechanism.verified:
         reason = f"protocol error: AUTH {name} accepted before the server proved itself"
@@ -727,6 +721,7 @@ def _quit(session: Session, channel: Channel) -> None:
     """RSET when a transaction was begun, then QUIT, waiting briefly for each reply; nothing
     they meet counts."""
     channel.clock.cap(QUIT_WAIT)
+    channel.buffer = b""  # what came unasked, if anything, has been judged already
     commands = ("RSET", "QUIT") if session.mail is not None else ("QUIT",)
     try:
         for command in commands:

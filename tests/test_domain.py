@@ -4,16 +4,18 @@ policy server (maillab.py)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
 import pytest
-from helpers import CHECK, TIME, assert_status, assert_within, run_check
+from helpers import CHECK, TIME, TIME_PATTERN, Run, assert_status, assert_within, run_check
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 MX1 = {"time_mx1_lab_example_127_0_0_2", "time_mx1_lab_example___1"}
 MX2 = {"time_mx2_lab_example_127_0_0_3"}
 COUNTS = {"addresses", "addresses_ok", "dns", "time"}
+PROBE_LINE = r"\\_ \[(OK|WARNING)\] [\w.-]+ \[[\d.:]+\]: .+"  # one probe's state, then why
 NOT_VALID = "TLS certificate not trusted: hostname mismatch, certificate is not valid for 'mx-n..."
 
 CASES = {
@@ -106,9 +108,44 @@ def test_mail_domain(mail_lab, domain, extra, code, status, labels):
     for label, perf in run.perfdata.items():
         if label.startswith("time"):
             assert (perf.uom, perf.min, perf.max) == ("s", "0", "10"), (label, perf)
+    # one line per probe in the long output, each with its state: OK for those that answered
+    probes = [re.fullmatch(PROBE_LINE, line) for line in run.long]
+    assert all(probes), run
+    states = [probe.group(1) for probe in probes if probe]
     if "addresses" in labels:
         total = run.perfdata["addresses"].value
         assert run.perfdata["addresses_ok"][1:] == ("", "", "", "0", total), run
+        assert len(states) == int(total), run
+        assert states.count("OK") == int(run.perfdata["addresses_ok"].value), run
+    else:
+        assert states == [], run
+
+
+def assert_long(run: Run, lines: list[str]) -> None:
+    """The long output exactly, where {time} stands for a measured time."""
+    patterns = [re.escape(line).replace(re.escape(TIME), TIME_PATTERN) for line in lines]
+    assert len(run.long) == len(lines), run
+    for line, pattern in zip(run.long, patterns):
+        assert re.fullmatch(pattern, line), f"\n{line!r}\n!~\n{pattern!r}"
+
+
+@pytest.mark.integration
+def test_one_state_per_probe_in_the_long_output(mail_lab):
+    """Without -v, one line per probe in monitoring-plugins' multi-line form (Icinga Web 2
+    shows a state tag for each), after the status line and its perfdata."""
+    run = run_check(*mail_lab.args("onedead.lab.example"))
+    assert_status(run, WARNING, "SMTP WARNING - onedead.lab.example: 2 of 3 addresses OK, "
+                  "mx-dead.lab.example [127.0.0.9]: connection refused")  # fmt: skip
+    assert set(run.perfdata) == COUNTS | MX1, run
+    assert_long(run, [
+        "\\_ [OK] mx1.lab.example [127.0.0.2]: answered in {time}",
+        "\\_ [OK] mx1.lab.example [::1]: answered in {time}",
+        "\\_ [WARNING] mx-dead.lab.example [127.0.0.9]: connection refused",
+    ])  # fmt: skip
+    run = run_check(*mail_lab.args("v6only.lab.example", "-c", "0.000001"))
+    assert_long(run, [
+        "\\_ [WARNING] mx6.lab.example [::1]: response time outside critical range 0.000001",
+    ])  # fmt: skip
 
 
 @pytest.mark.integration
@@ -141,7 +178,10 @@ def test_policy_that_never_answers_is_bounded_by_the_timeout(mail_lab):
 def test_verbose_has_one_block_per_probe(mail_lab):
     run = run_check(*mail_lab.args("dane.signed.example", "--dane", "-v"))
     assert run.long[0] == "MX: 10 mx1.signed.example", run
-    assert run.long[1] == f"mx1.signed.example [127.0.0.2] port {mail_lab.port}: OK", run
+    assert re.fullmatch(
+        rf"\\_ \[OK\] mx1\.signed\.example \[127\.0\.0\.2\]: answered in {TIME_PATTERN}",
+        run.long[1],
+    ), run
     assert run.long[2] == "- DANE: match", run
     assert run.long[3] == f"- address: 127.0.0.2 port {mail_lab.port}", run
     assert "- TLS: TLSv1.3" in "\n".join(run.long), run
@@ -164,6 +204,10 @@ def test_all_addresses_of_one_host(mail_lab):
                     "-p", str(mail_lab.port))  # fmt: skip
     assert_status(run, OK, "SMTP OK - mx1.lab.example: 2 of 2 addresses OK")
     assert set(run.perfdata) == COUNTS | MX1, run
+    assert_long(run, [
+        "\\_ [OK] mx1.lab.example [127.0.0.2]: answered in {time}",
+        "\\_ [OK] mx1.lab.example [::1]: answered in {time}",
+    ])  # fmt: skip
 
 
 @pytest.mark.integration

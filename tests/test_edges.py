@@ -218,3 +218,24 @@ def test_one_line_limit_whatever_the_line_end(end, length, accepted):
             f"SMTP CRITICAL - {LOOPBACK}:{peer.port}: protocol error: banner has a line over "
             "1024 bytes",
         )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--auth-user", "probe\udcff", "--allow-plaintext-auth"],
+         "--auth-user: the user name is not UTF-8"),
+        (["-S", "--ca-file", ""], "--ca-file: the value is empty (leave the option out for its "
+         "default)"),
+        (["-S", "--sni", ""], "--sni: the value is empty (leave the option out for its default)"),
+        (["-S", "--sni="], "--sni: the value is empty (leave the option out for its default)"),
+    ],
+)  # fmt: skip
+def test_values_refused_before_any_connection(args, message):
+    """A user name whose bytes are not UTF-8 ($'probe\\xff') could never be sent; an empty
+    --ca-file or --sni (an unset variable in a command definition) is not the option left out."""
+    with ScriptedServer(serve(b"220 mx.test\r\n")) as server:
+        run = check_server(server.port, *args, env={"CHECK_SMTP_HELO_PASSWORD": "pencil"})
+    assert_status(run, 3, f"SMTP UNKNOWN - {message}")
+    assert run.lines == [run.status] and run.stderr == "", run
+    assert server.connections == 0

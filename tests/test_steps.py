@@ -8,6 +8,7 @@ import base64
 import hashlib
 import hmac
 import os
+import re
 import ssl
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import sys
 import pytest
 import trustme
 from helpers import CHECK, TIME, assert_phases, assert_status, assert_within, run_check
-from servers import Peer, ScriptedServer, authenticator, smtpd
+from servers import Peer, Script, ScriptedServer, authenticator, smtpd
 
 HELO = ["-F", "monitor.example.com"]
 GREETING = "banner: 220 steps.test ESMTP, helo: 250 steps.test"
@@ -318,3 +319,116 @@ def test_a_challenge_that_contains_the_password_is_answered_as_sent():
                     "CRAM-MD5", "-vv", env={"CHECK_SMTP_HELO_PASSWORD": password})  # fmt: skip
     assert run.code == 0, run
     assert "S: 334 <secret hidden>" + encoded.decode()[4:] in run.long
+
+
+SECRET = "s3cret-adv-42"
+
+
+def _echo_scram_final(peer: Peer) -> None:
+    """SCRAM as far as the server-final message, which reports the password as its error."""
+    first = base64.b64decode(peer.line().split()[2])
+    nonce = first.split(b"r=")[1] + b"server"
+    salt = base64.b64encode(b"salt")
+    peer.send(b"334 " + base64.b64encode(b"r=" + nonce + b",s=" + salt + b",i=4096") + b"\r\n")
+    peer.line()
+    peer.send(b"334 " + base64.b64encode(b"e=" + SECRET.encode()) + b"\r\n")
+
+
+def _echo(mechanism: str, answer) -> Script:
+    """A script that offers AUTH and, for the mechanism's steps, lets `answer` speak."""
+
+    def script(peer: Peer) -> None:
+        peer.send(b"220 steps.test ESMTP\r\n")
+        peer.line()
+        peer.send(AUTH_OFFERED)
+        if mechanism == "SCRAM-SHA-256":
+            _echo_scram_final(peer)
+        else:
+            peer.line()
+            if mechanism == "LOGIN":  # the user name, then the password
+                for prompt in (b"VXNlcm5hbWU6", b"UGFzc3dvcmQ6"):
+                    peer.send(b"334 " + prompt + b"\r\n")
+                    peer.line()
+            answer(peer)
+        peer.converse({})
+
+    return script
+
+
+def _sends(data: bytes):
+    return lambda peer: peer.send(data)
+
+
+def _sends_and_holds(data: bytes):
+    def answer(peer: Peer) -> None:
+        peer.send(data)
+        peer.hold()
+
+    return answer
+
+
+ECHOES = {
+    "in the banner": ("PLAIN", None),
+    "in a reply line": ("PLAIN", _sends(f"535 5.7.8 {SECRET} is wrong\r\n".encode())),
+    "in a line that is not SMTP": ("LOGIN", _sends(f"{SECRET}\r\n".encode())),
+    "at the start of a line without its end": ("PLAIN", _sends_and_holds(SECRET.encode())),
+    "split over two sends": ("LOGIN", lambda peer: (peer.send(SECRET[:4].encode()),
+                                                    _sends_and_holds(SECRET[4:].encode())(peer))),
+    "in a SASL challenge": ("PLAIN", _sends(b"334 " + base64.b64encode(SECRET.encode()) +
+                                            b"\r\n")),
+    "in a plain SASL challenge": ("LOGIN", _sends(f"334 {SECRET}\r\n".encode())),
+    "in the SCRAM server-final e=": ("SCRAM-SHA-256", None),
+    "in a multi-line reply": ("PLAIN", _sends(f"535-5.7.8 no\r\n535 5.7.8 {SECRET}\r\n".encode())),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("verbosity", ["-v", "-vv", "-vvv"])
+@pytest.mark.parametrize("case", ECHOES)
+def test_the_password_never_appears_wherever_the_server_echoes_it(case, verbosity):
+    """Every way a server's text reaches the output (the status line, reply lines, a line
+    without its end, SASL challenges, SCRAM's error, the transcript and the long output):
+    the password and what reveals it are hidden, whatever the server does with them."""
+    mechanism, answer = ECHOES[case]
+    script = _echo(mechanism, answer or _sends(b"535 5.7.8 no\r\n"))
+    if answer is None and mechanism == "PLAIN":  # the banner itself holds it
+        banner_script = script
+
+        def script(peer: Peer) -> None:
+            peer.send(f"220-{SECRET}\r\n".encode())
+            banner_script(peer)
+
+    with ScriptedServer(script) as server:
+        run = check(server, "--auth-user", "monitor", "--allow-plaintext-auth", "--auth-mechanism",
+                    mechanism, "-t", "2", verbosity,
+                    env={"CHECK_SMTP_HELO_PASSWORD": SECRET})  # fmt: skip
+    assert run.code in (1, 2), run
+    assert run.status.startswith(("SMTP CRITICAL - ", "SMTP WARNING - ")), run
+    assert "Traceback" not in run.stdout + run.stderr, run
+    revealing = [SECRET, SECRET[:4], SECRET[4:], base64.b64encode(SECRET.encode()).decode(),
+                 base64.b64encode(b"\0monitor\0" + SECRET.encode()).decode()]  # fmt: skip
+    shown = run.stdout + run.stderr
+    assert not [form for form in revealing if form in shown], run
+    for word in re.findall(r"[A-Za-z0-9+/]{8,}", shown):  # base64 with the secret anywhere in it
+        assert SECRET.encode() not in base64.b64decode(word[: len(word) // 4 * 4]), (word, run)
+    if verbosity != "-v" or "challenge" not in case:  # -v shows no challenge
+        assert "<secret hidden>" in shown, run  # the server's text did reach the output
+
+
+@pytest.mark.parametrize(
+    ("replies", "args", "before", "early"),
+    [
+        ({b"MAIL": [b"250 2.1.0 Ok\r\n250 2.1.5 early\r\n"], b"RCPT": [b"550 5.1.1 No\r\n"]},
+         ["--rcpt-to", "a@example.org"], "RCPT TO:<a@example.org>", "250 2.1.5 early"),
+        ({b"EHLO": [b"250 steps.test\r\n250 2.1.0 Ok\r\n"], b"MAIL": [b"550 5.7.1 No\r\n"]},
+         ["--mail-from", "a@example.org"], "MAIL FROM:<a@example.org>", "250 2.1.0 Ok"),
+    ],
+)  # fmt: skip
+def test_a_reply_that_comes_before_its_command_is_a_protocol_error(replies, args, before, early):
+    """Only one command is ever in flight: bytes already waiting when the next one is due
+    would be taken as its reply (a 250 where the server means 550)."""
+    with ScriptedServer(steps({b"EHLO": [b"250 steps.test\r\n"], **replies})) as server:
+        run = check(server, *args)
+    assert run.code == 2, run
+    assert f": protocol error: a reply came before {before} was sent: {early}, " in run.status
+    assert run.status.startswith("SMTP CRITICAL - "), run
+    assert before.encode() not in server.received and server.received.endswith(b"QUIT\r\n")
