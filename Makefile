@@ -13,7 +13,7 @@ STAMP  := $(VENV)/.installed
 BENCH_PYTHON ?= $(firstword $(wildcard /usr/bin/python3) $(PYTHON))
 BENCH_VENV   ?= .venv-bench
 BASKET := icinga-config/director/smtp_helo-basket.json
-SOURCES := setup.cfg pyproject.toml $(wildcard check_smtp_helo/*.py)
+SOURCES := setup.cfg pyproject.toml $(wildcard check_smtp_helo/*.py check_smtp_helo/*/*.py)
 # the interpreter of the single file: Debian's own
 SYSTEM_PYTHON ?= /usr/bin/python3
 VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' check_smtp_helo/__init__.py)
@@ -24,6 +24,7 @@ PYZ     := dist/check_smtp_helo.pyz
 # $(call venv,PYTHON,DIR): DIR is a venv of PYTHON with the project and its test and dev extras
 define venv
 	test -x $(2)/bin/python || $(1) -m venv $(2)
+	rm -rf build/lib  # setuptools' staging: a module moved away would stay in it, and be installed
 	$(2)/bin/python -m pip install --quiet --upgrade pip
 	$(2)/bin/python -m pip install --quiet '.[test,dev]'
 	touch $(2)/.installed
@@ -37,7 +38,7 @@ $(BENCH_VENV)/.installed: $(SOURCES)
 
 ## make demo: start a local SMTP server, run the check against it, show output and exit code
 demo: $(STAMP)
-	$(BIN)/python tests/demo.py
+	$(BIN)/python tests/support/demo.py
 
 ## make test: lint, types, then the whole suite (behaviour, command line, the real engines)
 test: lint
@@ -55,7 +56,7 @@ lint: $(STAMP)
 
 ## make fuzz: the long property-test profile (thousands of examples)
 fuzz: $(STAMP)
-	FUZZ_PROFILE=long $(BIN)/python -m pytest -q -m fuzz tests/test_fuzz.py
+	FUZZ_PROFILE=long $(BIN)/python -m pytest -q -m fuzz tests/behaviour/test_fuzz.py
 
 ## make bench: cost per check, timing accuracy and memory, against budgets
 bench: $(BENCH_VENV)/.installed $(PYZ)
@@ -98,7 +99,7 @@ basket: $(STAMP)
 ## Icinga Web 2 on Icinga 2's IDO, as headless Chromium shows it (GRAPHS_PAGE, default
 ## docs/images/smtp_helo-service-page.png). Needs root, like make test.
 graphs: $(STAMP)
-	$(BIN)/python -m pytest -q -s tests/make_graphs.py
+	$(BIN)/python -m pytest -q -s tests/support/make_graphs.py
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) build dist *.egg-info .pytest_cache .ruff_cache .mypy_cache .nox

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import _signal  # the signal module's C core: the module itself builds enum classes at import
+import gc
 import os
 
-from .base import STDOUT
+from .core.stdout import STDOUT
 
 UNKNOWN = 3
 TERMINATED = "SMTP UNKNOWN - check terminated by SIGTERM\n"
@@ -35,11 +36,17 @@ def run() -> None:
     """main(), then exit without tearing the interpreter down.
 
     A check is a short process with nothing to finalize (its output is written unbuffered;
-    no files, no atexit work that matters), and Python's shutdown costs about 5 ms a run, a
-    tenth of the whole check (benchmarks/bench.py)."""
+    no files, no atexit work that matters), and Python's shutdown is a measurable share of
+    it (docs/performance.md)."""
     _signal.signal(_signal.SIGTERM, _terminated)
     _keep_standard_streams()
+    # The imports make objects by the thousand and none of them is garbage: the collector
+    # would walk them again and again. It waits until they are in, then leaves them out.
+    gc.disable()
     from .cli import main  # noqa: PLC0415 -- after the handler: it covers the imports too
+
+    gc.freeze()
+    gc.enable()
 
     try:
         code = main()

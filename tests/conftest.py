@@ -6,6 +6,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -127,3 +128,13 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 settings.load_profile(os.environ.get("FUZZ_PROFILE", "short"))
+
+
+@pytest.fixture(autouse=True)
+def no_secret_left_hidden():
+    """A Credentials made in a unit test tells printable() to hide its secret for the rest of
+    the process (one password a run, as the plugin runs); the next test starts without it."""
+    yield
+    text = sys.modules.get("check_smtp_helo.core.text")
+    if text is not None:
+        text._SECRETS = ()

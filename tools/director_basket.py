@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from check_smtp_helo.options import OPTIONS  # noqa: E402 -- after the path is set
+from check_smtp_helo.options.table import OPTIONS  # noqa: E402 -- after the path is set
 
 COMMAND_CONF = ROOT / "icinga-config" / "icinga2" / "smtp_helo-command.conf"
 NAME = "smtp_helo"

@@ -1,0 +1,1 @@
+"""The bottom layer, below the conversation and TLS alike: the standard library only."""
