@@ -229,7 +229,11 @@ class StrengthContext(nagiosplugin.Context):
             if digest in WEAK_DIGESTS:
                 critical.append(f"{name} signed with {digest}")
             minimum = MIN_KEY_BITS.get(facts["key_type"])
-            if name.endswith("certificate") and minimum and (facts["key_bits"] or 0) < minimum:
+            if (
+                not name.startswith("intermediate ")
+                and minimum
+                and (facts["key_bits"] or 0) < minimum
+            ):
                 size = f"{facts['key_type']} {facts['key_bits']} bits"
                 warning.append(f"{name} key is {size}, below {minimum}")
         if critical:
