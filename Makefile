@@ -1,5 +1,5 @@
 # check_smtp_helo: make demo | make test | make test-pythons | make lint | make fuzz | make bench
-#                  make graphs | make dist | make deb | make pyz
+#                  make graphs | make dist | make deb | make pyz | make rpm
 #
 # PYTHON builds .venv. The project is installed into it (not in editable mode), so the
 # tests run the console script exactly as an administrator's installation would.
@@ -18,8 +18,11 @@ SOURCES := setup.cfg pyproject.toml $(wildcard check_smtp_helo/*.py check_smtp_h
 SYSTEM_PYTHON ?= /usr/bin/python3
 VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' check_smtp_helo/__init__.py)
 PYZ     := dist/check_smtp_helo.pyz
+# the interpreter the RPM's modules are compiled for: RHEL 9's is 3.9, e.g.
+#   make rpm RPM_PYTHON=$(HOME)/.pyenv/versions/3.9.18/bin/python3.9
+RPM_PYTHON ?= /usr/bin/python3
 
-.PHONY: demo test test-pythons lint fuzz bench basket graphs clean dist deb pyz
+.PHONY: demo test test-pythons lint fuzz bench basket graphs clean dist deb pyz rpm
 
 # $(call venv,PYTHON,DIR): DIR is a venv of PYTHON with the project and its test and dev extras
 define venv
@@ -81,6 +84,14 @@ deb: dist
 	  dpkg-buildpackage --build=binary --no-check-builddeps -us -uc
 	mv build/deb/check-smtp-helo_$(VERSION)_all.deb dist/
 	lintian --fail-on error,warning --pedantic -E --info dist/check-smtp-helo_$(VERSION)_all.deb
+
+## make rpm: the noarch RPM check-smtp-helo for RHEL 9 and EPEL in dist/, built by rpmbuild
+## from a fresh sdist, and rpmlint with EPEL's filters (packaging/rpm/rpmlint.toml)
+rpm: dist
+	rm -f dist/check-smtp-helo-*.noarch.rpm
+	packaging/rpm/build dist/check_smtp_helo-$(VERSION).tar.gz dist $(RPM_PYTHON)
+	rpmlint --config packaging/rpm/rpmlint.toml packaging/rpm/check-smtp-helo.spec \
+	  dist/check-smtp-helo-$(VERSION)-*.noarch.rpm
 
 ## make pyz: dist/check_smtp_helo.pyz, one file with nagiosplugin inside, for /usr/bin/python3
 pyz: $(PYZ)

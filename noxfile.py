@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import nox
@@ -37,6 +38,14 @@ def pyenv_bins() -> list[str]:
 
 
 os.environ["PATH"] = os.pathsep.join([*pyenv_bins(), os.environ.get("PATH", "")])
+# the interpreters this machine lacks, in one line before nox names each session's
+MISSING = [version for version in PYTHONS if not shutil.which(f"python{version}")]
+if MISSING:
+    print(
+        f"nox: missing interpreters: {' '.join(f'python{v}' for v in MISSING)} "
+        f"(pyenv install {' '.join(MISSING)}, or put them on PATH)",
+        file=sys.stderr,
+    )
 
 
 @nox.session(python=PYTHONS)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import pwd
 import shutil
 import subprocess
 import sys
@@ -20,11 +19,12 @@ from engines import (
     snapshot,
     unpack_installed,
 )
-from helpers import ROOT, private_directory, unavailable
+from helpers import ROOT, private_directory, unavailable, user_nagios
 from hypothesis import HealthCheck, settings
 
-# The private daemons of the graph and web page suites and their fixtures.
-pytest_plugins = ("graphstack", "webstack")
+# The run's own temporary directory and the guard on /tmp; the private daemons of the graph
+# and web page suites and their fixtures.
+pytest_plugins = ("private_tmp", "graphstack", "webstack")
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 
@@ -56,10 +56,12 @@ def stock(system_state_untouched):
     not from /etc: a monitoring host's /etc is its administrator's, and what the tests need
     is what a fresh install has, whatever was changed on this machine."""
     if os.geteuid() != 0:
-        unavailable("unpacking the stock configuration and running the engines needs root")
+        unavailable(
+            "unpacking the stock configuration and running the engines needs root: sudo make test"
+        )
     missing = [name for name in STOCK_PACKAGES if "ok installed" not in dpkg_field(name, "Status")]
     if missing:
-        unavailable(f"not installed: {', '.join(missing)} (.ci/run installs them)")
+        unavailable(f"not installed: {', '.join(missing)}: apt-get install {' '.join(missing)}")
     base = private_directory("stock")
     for package in STOCK_PACKAGES:
         unpack_installed(package, base)
@@ -73,11 +75,10 @@ def engine_plugins(system_state_untouched):
     a venv on Debian's /usr/bin/python3 outside any home, the plugin linked into the directory.
     The engines run checks as user nagios, who cannot enter root's home."""
     if os.geteuid() != 0 or not Path(SYSTEM_PYTHON).exists():
-        unavailable("installing the plugin for user nagios needs root and /usr/bin/python3")
-    try:
-        pwd.getpwnam("nagios")
-    except KeyError:
-        unavailable("there is no user nagios: icinga2 and nagios4 are not installed")
+        unavailable(
+            "installing the plugin for user nagios needs root and /usr/bin/python3: sudo make test"
+        )
+    user_nagios()
     base = private_directory("engines")
     venv, plugins = base / "venv", base / "plugins"
     subprocess.run([SYSTEM_PYTHON, "-m", "venv", str(venv)], check=True)

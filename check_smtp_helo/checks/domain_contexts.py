@@ -26,9 +26,14 @@ class ProbeContext(nagiosplugin.Context):
         super().__init__("probe")
         self.contexts = {context.name: context for context in contexts}
         self.timeout = timeout
+        self.prepared = False
 
     def evaluate(self, metric, resource):
         probe: Probe = metric.value
+        if not self.prepared:  # -e: every probe's banner in one go
+            self.contexts["banner"].prepare([p.session.banner for p in resource.probes
+                                             if p.session.banner is not None])  # fmt: skip
+            self.prepared = True
         results = [
             self.contexts[m.context].evaluate(m, resource)
             for m in session_metrics(probe.session, self.timeout)
@@ -59,15 +64,17 @@ class CountContext(nagiosplugin.Context):
 
 
 class AnsweredContext(CountContext):
-    """The addresses that answered: none at all is CRITICAL (the domain takes no mail)."""
+    """The addresses that passed: none is CRITICAL (the domain takes no mail). When some
+    answered but failed later (TLS, say), their own hints say what failed."""
 
     def __init__(self) -> None:
         super().__init__("answered")
 
     def evaluate(self, metric, resource):
         if metric.value == 0:
-            hint = "no address answered" if metric.max else "no address to check"
-            return self.result_cls(nagiosplugin.Critical, hint, metric)
+            reached = any(probe.responded for probe in resource.probes)
+            nothing = "no address answered" if metric.max else "no address to check"
+            return self.result_cls(nagiosplugin.Critical, None if reached else nothing, metric)
         return self.result_cls(nagiosplugin.Ok, None, metric)
 
 

@@ -14,31 +14,36 @@ if TYPE_CHECKING:
     from .deadline import Deadline
 
 
-def search(pattern: re.Pattern, lines: list[str], deadline: Deadline) -> bool:
-    """Does the pattern match some line? A pattern can backtrack for hours inside the re
-    engine, where no signal handler runs, so the match runs in a child process that the
-    deadline ends: its own timer kills it, and the parent's DeadlineError interrupts the wait."""
+def search(pattern: re.Pattern, texts: list[tuple[str, ...]], deadline: Deadline) -> list[bool]:
+    """Does the pattern match some line, of each text? A pattern can backtrack for hours
+    inside the re engine, where no signal handler runs, so the matching runs in a child
+    process that the deadline ends: its own timer kills it, and the parent's DeadlineError
+    interrupts the wait."""
     left = deadline.left()
     if left <= 0:
         raise DeadlineError
     read_end, write_end = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the child: one byte, b"1" for a match, then gone
+    if pid == 0:  # the child: one byte a text, b"1" for a match, then gone
         try:
             _signal.signal(_signal.SIGTERM, _signal.SIG_DFL)
             _signal.signal(_signal.SIGALRM, _signal.SIG_DFL)
             if left < float("inf"):  # armed, as it is in every run of the plugin
                 _signal.setitimer(_signal.ITIMER_REAL, left)
-            os.write(write_end, b"1" if any(map(pattern.search, lines)) else b"0")
+            for lines in texts:
+                os.write(write_end, b"1" if any(map(pattern.search, lines)) else b"0")
         finally:
             os._exit(0)
     os.close(write_end)
+    answers = b""
     try:
-        answer = os.read(read_end, 1)
+        while len(answers) < len(texts):
+            chunk = os.read(read_end, len(texts) - len(answers))
+            if not chunk:  # killed by its own timer, a moment before ours
+                raise DeadlineError
+            answers += chunk
     finally:
         os.close(read_end)
         os.kill(pid, _signal.SIGKILL)
         os.waitpid(pid, 0)
-    if not answer:  # killed by its own timer, a moment before ours
-        raise DeadlineError
-    return answer == b"1"
+    return [answer == ord("1") for answer in answers]

@@ -7,10 +7,21 @@ import socket
 import time
 from functools import partial
 
+# dnspython imports the class of a record type when it first reads one: every domain check
+# reads these, so they are imported with this module, before the deadline is armed
 import dns.edns
 import dns.exception
 import dns.flags
 import dns.rcode
+import dns.rdtypes.ANY.CNAME
+import dns.rdtypes.ANY.MX
+import dns.rdtypes.ANY.NSEC
+import dns.rdtypes.ANY.NSEC3
+import dns.rdtypes.ANY.RRSIG
+import dns.rdtypes.ANY.TLSA
+import dns.rdtypes.ANY.TXT
+import dns.rdtypes.IN.A
+import dns.rdtypes.IN.AAAA
 import dns.resolver
 
 from ..core.threads import together

@@ -6,6 +6,8 @@ import logging
 import time
 from functools import partial
 
+from ..core.inputs import dns_name
+from ..core.text import shown
 from ..core.threads import concurrently, together
 from ..smtp.conversation import converse
 from ..tls.errors import NOT_TRUSTED
@@ -30,7 +32,20 @@ def mx_hosts(lookups: Lookups, domain: MailDomain) -> None:
         return
     domain.implicit = not exchanges
     pairs = exchanges or [(None, domain.name)]
-    domain.hosts = [MXHost(name, preference) for preference, name in pairs]
+    names = {name.lower(): (preference, name) for preference, name in reversed(pairs)}
+    domain.hosts = [mx_host(name, preference) for preference, name in sorted(names.values())]
+
+
+def mx_host(name: str, preference: int | None) -> MXHost:
+    """An MX host (each name once, at its best preference); a name that cannot be a host
+    (the root '.', '\\255' bytes, a space) is never looked up nor talked to: its error says so."""
+    try:
+        dns_name(name, "MX host")
+    except ValueError:
+        host = MXHost(shown(name), preference)
+        host.error = DNSError("not a valid host name")
+        return host
+    return MXHost(name, preference)
 
 
 def look_up(lookups: Lookups, domain: MailDomain, *, family: int, port: int, dane: bool,
@@ -46,7 +61,7 @@ def look_up(lookups: Lookups, domain: MailDomain, *, family: int, port: int, dan
         calls.append(lambda: sts_record(lookups, domain))
     together(calls)
     concurrently([partial(_host_records, lookups, host, family, port, dane)
-                  for host in domain.hosts if not host.addresses])  # fmt: skip
+                  for host in domain.hosts if not (host.addresses or host.error)])  # fmt: skip
     domain.dns_time = time.perf_counter() - started
 
 
@@ -67,6 +82,25 @@ def _host_records(lookups: Lookups, host: MXHost, family: int, port: int, dane: 
         host.tlsa = TLSA([(r.usage, r.selector, r.mtype, r.cert) for r in records], authenticated)
 
 
+def label(host: str, address: str) -> str:
+    """The perfdata label of a probe's time: time_<host>_<address>, every character that is
+    not a letter, digit or '_' as '_' (Graphite and InfluxDB take it as it is)."""
+    name = f"time_{host}_{address}".lower()
+    return "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+
+
+def unique_labels(probes: list[Probe]) -> None:
+    """Two names can make one label (mx-1 and mx_1): the second, in the order of host and
+    address, gets _2, the next _3, each also unlike every other label."""
+    taken: set[str] = set()
+    for probe in sorted(probes, key=lambda p: (p.host.name, p.address)):
+        base, number = probe.label, 1
+        while probe.label in taken:
+            number += 1
+            probe.label = f"{base}_{number}"
+        taken.add(probe.label)
+
+
 class Probe:
     """One conversation with one address of one MX host, and what DANE says of it."""
 
@@ -74,13 +108,7 @@ class Probe:
         self.host = host
         self.address = address
         self.session = session
-
-    @property
-    def label(self) -> str:
-        """The perfdata label of its time: time_<host>_<address>, every character that is
-        not a letter, digit or '_' as '_' (Graphite and InfluxDB take it as it is)."""
-        name = f"time_{self.host.name}_{self.address}".lower()
-        return "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+        self.label = label(host.name, address)  # made unique among a check's probes
 
     @property
     def where(self) -> str:
@@ -94,6 +122,12 @@ class Probe:
         return (session.failure is None and session.banner is not None
                 and session.banner.code == 220 and session.helo is not None
                 and session.helo.code == 250)  # fmt: skip
+
+    @property
+    def responded(self) -> bool:
+        """Did the server say anything: a banner, or a TLS handshake (that may have failed)?"""
+        failure = self.session.failure
+        return self.session.banner is not None or (failure is not None and failure.phase == "tls")
 
     @property
     def certificate_rejected(self) -> bool:
@@ -124,8 +158,10 @@ def probe_all(domain: MailDomain, target: Callable[[MXHost, str], Target],
     sessions = together([partial(converse, target(host, address),
                                  _Prefixed(log, f"{host.name} [{address}]"))
                          for host, address in pairs])  # fmt: skip
-    return [Probe(host, address, session)  # type: ignore[arg-type]
-            for (host, address), session in zip(pairs, sessions)]  # fmt: skip
+    probes = [Probe(host, address, session)  # type: ignore[arg-type]
+              for (host, address), session in zip(pairs, sessions)]  # fmt: skip
+    unique_labels(probes)
+    return probes
 
 
 class _Prefixed(logging.LoggerAdapter):

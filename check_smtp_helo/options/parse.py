@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import nagiosplugin
 
+from ..core.inputs import ip_family
 from ..core.text import shown
 from .table import BY_FLAG, Option, Options
 
@@ -88,6 +89,10 @@ def _checked(options: Options, given: list[Option]) -> Options:
         raise UsageError("give the host (-H) or the mail domain (--mx), not both")
     if options.hostname is None and options.mx is None:
         raise UsageError("-H/--hostname (or --mx DOMAIN) is required (see --help)")
+    if options.dane and options.hostname is not None:  # as check_ssl_cert -H NAME --dane
+        if ip_family(options.hostname.strip("[]").split("%", 1)[0]) is not None:
+            raise UsageError("--dane needs a host name (TLSA records belong to names), or --mx")
+        options.all_addresses = True
     _thresholds_in_order(options.warning, options.critical)
     return options
 

@@ -10,6 +10,7 @@ import nagiosplugin
 from .. import __version__
 from ..core.inputs import mailbox, resolver_address
 from ..core.stdout import STDOUT
+from ..core.threads import MAX_WORKERS
 from .values import (
     days,
     given,
@@ -237,8 +238,9 @@ OPTIONS = [
            "warning, critical (default) or unknown", convert=timeout_state, metavar="STATE",
            default=nagiosplugin.Critical),
     Option("--mx", "mx", "check the mail domain instead of one host: every address (A and "
-           "AAAA) of every MX host, all at once; with no MX, the domain's own address (the "
-           "implicit MX). Every other option applies to each probe", convert=mail_domain,
+           f"AAAA) of every MX host, all at once ({MAX_WORKERS} at the most); with no MX, the "
+           "domain's own address (the implicit MX). Every other option applies to each probe",
+           convert=mail_domain,
            metavar="DOMAIN", excludes="--sni"),
     Option("--all-addresses", "all_addresses", "with -H: check every address of the name, all "
            "at once, not only the first that connects", default=False, excludes="--mx"),
@@ -246,9 +248,9 @@ OPTIONS = [
            "to this server instead of the system's: ADDRESS[:PORT], an IPv6 address with a "
            "port in brackets", convert=resolver_address, metavar="ADDRESS[:PORT]"),
     Option("--dane", "dane", "check each certificate against the TLSA records of its MX host "
-           "(RFC 7672), trusted only when DNSSEC-validated; implies -S",
-           action=store_with_starttls, default=False, excludes="--helo",
-           needs_one_of="--mx --all-addresses"),
+           "(RFC 7672), trusted only when DNSSEC-validated; implies -S. With -H NAME: the "
+           "name's TLSA records, on every address of it (as --all-addresses)",
+           action=store_with_starttls, default=False, excludes="--helo"),
     Option("--mta-sts", "mta_sts", "fetch the domain's MTA-STS policy (RFC 8461) and check the "
            "MX hosts and their certificates against it; implies -S",
            action=store_with_starttls, default=False, excludes="--helo --insecure",

@@ -127,8 +127,13 @@ class TLSPolicy:
         # bytes, not str: ssl encodes a str name with the idna codec, importing it;
         # the name is ASCII already (an IDNA name was converted when the options were read).
         # A trailing dot is DNS's root, which SNI and certificates leave out (RFC 6066 3).
-        name = (self.server_name or host).removesuffix(".").encode("ascii")
-        tls = self.context.wrap_socket(sock, server_hostname=name, do_handshake_on_connect=False)
+        try:
+            name = (self.server_name or host).removesuffix(".").encode("ascii")
+            tls = self.context.wrap_socket(
+                sock, server_hostname=name, do_handshake_on_connect=False
+            )
+        except (ValueError, ssl.SSLError) as exc:  # a name that cannot be a TLS server name
+            raise HandshakeError(f"TLS not started: {exc}") from exc
         tls.settimeout(timeout)
         try:
             tls.do_handshake()

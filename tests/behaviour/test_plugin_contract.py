@@ -15,6 +15,7 @@ import time
 
 import pytest
 import trustme
+from dnsstub import ScriptedDNS
 from helpers import CHECK, HELO, LOOPBACK, assert_status, check_server, run_check, unavailable
 from servers import Peer, ScriptedServer, free_port
 
@@ -187,7 +188,7 @@ def test_sigterm_during_the_imports_is_answered_too():
 def test_an_invalid_host_name_is_never_the_ehlo_argument(hostname):
     """The machine's name is sent only when it is a valid FQDN; else the address literal."""
     if shutil.which("unshare") is None or os.geteuid() != 0:
-        unavailable("a host name of its own needs unshare (util-linux) and root")
+        unavailable("a host name of its own needs unshare (util-linux) and root: sudo make test")
     with ScriptedServer(serve(b"220 mx.test ESMTP\r\n")) as peer:
         program = (
             "import socket, subprocess, sys; socket.sethostname(sys.argv[1]); "
@@ -239,3 +240,74 @@ def test_values_refused_before_any_connection(args, message):
     assert_status(run, 3, f"SMTP UNKNOWN - {message}")
     assert run.lines == [run.status] and run.stderr == "", run
     assert server.connections == 0
+
+
+# Runs the installed plugin with an audit hook that lists each module first imported after
+# the deadline was armed (from a directory where the source tree is not importable).
+LATE_IMPORTS = """
+import sys
+from check_smtp_helo import cli
+from check_smtp_helo.core import deadline
+late, arm = [], deadline.Deadline.arm
+deadline.Deadline.arm = lambda timer, seconds: (late.append("armed"), arm(timer, seconds))[1]
+sys.addaudithook(lambda event, args: late and event == "import" and args[0] not in
+                 sys.modules and late.append(args[0]))
+try:
+    cli.main(sys.argv[1:])
+finally:
+    sys.stderr.write(" ".join(late[1:]))
+"""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["-H", LOOPBACK], ["-H", LOOPBACK, "-e", "ESMTP"], ["-H", LOOPBACK, "-S"],
+     ["-H", LOOPBACK, "-s", "--auth-user", "u", "--ca-file", "/dev/null"],
+     ["-H", "mx.edge.test", "--resolver"], ["-H", "mx.edge.test", "--dane", "--resolver"],
+     ["--mx", "edge.test", "--dane", "--mta-sts", "-e", "ESMTP", "--resolver"]],
+    ids=["plain", "-e", "-S", "--auth-user", "--resolver", "-H NAME --dane", "--mx"],
+)  # fmt: skip
+def test_nothing_is_imported_after_the_deadline_is_armed(tmp_path, args):
+    """The deadline signal inside an import leaves a module half made: 'RuntimeError: Error
+    calling __set_name__' as the status line, or 'Exception ignored in ... _get_module_lock'
+    on stderr. What the options need is imported before the timer starts."""
+    env = {**os.environ, "CHECK_SMTP_HELO_PASSWORD": "pencil"}
+    with ScriptedServer(serve(b"220 mx.test ESMTP\r\n")) as server:
+        records = {("edge.test", "MX"): ["10 mx.edge.test."], ("mx.edge.test", "A"): [LOOPBACK],
+                   (f"_{server.port}._tcp.mx.edge.test", "TLSA"): ["3 1 1 " + "00" * 32],
+                   ("_mta-sts.edge.test", "TXT"): ['"v=STSv1; id=1"']}  # fmt: skip
+        with ScriptedDNS(records, authenticated=True) as dns:
+            resolver = [dns.address] if args[-1] == "--resolver" else []
+            proc = subprocess.run(
+                [sys.executable, "-c", LATE_IMPORTS, "-p", str(server.port), *HELO, "-t", "2",
+                 *args, *resolver],
+                capture_output=True, text=True, cwd=tmp_path, env=env, check=False, timeout=30,
+            )  # fmt: skip
+    assert proc.stdout.startswith("SMTP "), proc
+    assert proc.stderr == "", proc
+
+
+SLOW_IMPORT = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from check_smtp_helo.core.deadline import Deadline, DeadlineError
+Deadline().arm(0.01)
+try:
+    import slow_module
+    while True:
+        pass
+except DeadlineError:
+    print("deadline after the import:", getattr(sys.modules.get("slow_module"), "done", False))
+"""
+
+
+def test_the_deadline_waits_for_an_import_to_end(tmp_path):
+    """Whatever is still imported late (dnspython reads a record type it has not met yet):
+    the deadline that comes during the import is raised right after it."""
+    (tmp_path / "slow_module.py").write_text(
+        "import time\nfor _ in range(50):\n    time.sleep(0.001)\ndone = True\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", SLOW_IMPORT, str(tmp_path)], capture_output=True,
+                          text=True, cwd=tmp_path, check=False, timeout=30)  # fmt: skip
+    assert proc.stdout == "deadline after the import: True\n", proc
+    assert proc.stderr == "", proc

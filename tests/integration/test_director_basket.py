@@ -82,7 +82,10 @@ class Director:
 @pytest.fixture(scope="module")
 def director():
     if not (Path(ICINGACLI).exists() and DIRECTOR.is_dir()):
-        unavailable("icingacli and icingaweb2-module-director are not installed (.ci/run does)")
+        unavailable(
+            "icingacli and icingaweb2-module-director are not installed: "
+            "apt-get install icingacli icingaweb2-module-director php-mysql"
+        )
     database = MariaDB()
     director = None
     try:

@@ -411,7 +411,7 @@ def test_pnp4nagios_template_draws_with_rrdtool(servers, tmp_path, service, opti
     """Real plugin output into an RRD as PNP builds it, the shipped template run by php-cli,
     its $opt and $def drawn by rrdtool graph: every curve's colour is in the picture."""
     if not shutil.which("rrdtool") or not shutil.which("php"):
-        unavailable("rrdtool or php-cli is missing (.ci/run installs them)")
+        unavailable("rrdtool or php-cli is missing: apt-get install rrdtool php-cli")
     ports = {"smtp-delay": servers.delaying, "smtp-tls": servers.tls, "smtp-steps": servers.steps}
     port = ports.get(service, servers.silent)
     extra = ["--ca-file", str(servers.ca_file)] if service == "smtp-tls" else []

@@ -26,7 +26,15 @@ from engines import (
     snapshot,
     system_state_stand_ins,
 )
-from helpers import ROOT, TIME, TIME_PATTERN, owned_by, parse_perfdata, unavailable
+from helpers import (
+    ROOT,
+    TIME,
+    TIME_PATTERN,
+    owned_by,
+    parse_perfdata,
+    private_directory,
+    unavailable,
+)
 from servers import authenticator, smtpd
 
 pytestmark = pytest.mark.integration
@@ -62,7 +70,7 @@ class Icinga(PrivateEngine):
         layout: dict = LAYOUT,
     ) -> None:
         if not Path(ICINGA).exists():
-            unavailable("Debian's icinga2 is not installed (.ci/run installs it)")
+            unavailable("Debian's icinga2 is not installed: apt-get install icinga2-bin")
         super().__init__("icinga")
         self.etc = self.base / "etc"
         self.perfdata = self.base / "perfdata"
@@ -166,6 +174,17 @@ def test_a_broken_copy_fails_validation(icinga_factory, file, old, new, error):
     shutil.rmtree(broken.parent)
     assert proc.returncode != 0
     assert error in proc.stdout, proc.stdout
+
+
+def test_the_shipped_files_validate_from_a_checkout_nagios_cannot_enter(icinga_factory):
+    """As from a clone in root's home (mode 700): Icinga 2, which switches to nagios, reads
+    the shipped files in its own directory."""
+    home = private_directory("home")
+    home.chmod(0o700)
+    proc = icinga_factory(shipped=shutil.copytree(SHIPPED, home / "icinga2")).validate()
+    shutil.rmtree(home)
+    assert proc.returncode == 0, proc.stdout
+    assert "Instantiated 7 Services." in proc.stdout
 
 
 RECORD = (

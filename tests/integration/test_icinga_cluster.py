@@ -226,9 +226,9 @@ class Cluster:
 @pytest.fixture(scope="module")
 def ca(system_state_untouched):
     if not Path(ICINGA).exists():
-        unavailable("Debian's icinga2 is not installed (.ci/run installs it)")
+        unavailable("Debian's icinga2 is not installed: apt-get install icinga2-bin")
     if os.geteuid() != 0:
-        unavailable("private Icinga 2 daemons that run as nagios need root")
+        unavailable("private Icinga 2 daemons that run as nagios need root: sudo make test")
     authority = CertificateAuthority()
     yield authority
     authority.remove()

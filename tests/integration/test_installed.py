@@ -92,7 +92,7 @@ class SystemIcinga(PrivateEngine):
 
     def __init__(self, stock: Path, config: str, observe: bool = False) -> None:
         if not Path(ICINGA).exists():
-            unavailable("Debian's icinga2 is not installed (.ci/run installs it)")
+            unavailable("Debian's icinga2 is not installed: apt-get install icinga2-bin")
         super().__init__("icinga-system")
         self.etc = self.base / "etc"
         self.perfdata = self.base / "perfdata"
@@ -190,7 +190,7 @@ def validate_nagios(stock: Path) -> subprocess.CompletedProcess:
     """`nagios4 -v` on Debian's stock /etc/nagios4 with one service added: its
     cfg_dir=/etc/nagios-plugins/config is where the package puts the command."""
     if not Path(NAGIOS).exists():
-        unavailable("Debian's nagios4 is not installed (.ci/run installs it)")
+        unavailable("Debian's nagios4 is not installed: apt-get install nagios4-core")
     base = private_directory("nagios-system")
     etc = base / "nagios4"
     shutil.copytree(stock / "nagios4-common" / "etc" / "nagios4", etc, symlinks=True)

@@ -77,12 +77,15 @@ class Nagios(PrivateEngine):
         self, plugins: Path, stock: Path, shipped: Path, files: list[str], extra: str = ""
     ) -> None:
         if not Path(NAGIOS).exists():
-            unavailable("Debian's nagios4 is not installed (.ci/run installs it)")
+            unavailable("Debian's nagios4 is not installed: apt-get install nagios4-core")
         super().__init__("nagios")
         self.etc, self.var = self.base / "etc", self.base / "var"
         self.etc.mkdir()
         (self.etc / "resource.cfg").write_text(f"$USER1$={plugins}\n")
-        cfg_files = [stock / name for name in STOCK] + [shipped / name for name in files]
+        # Nagios reads its configuration as nagios, who may not enter the checkout (a clone
+        # in root's mode-700 home): it reads a copy of the shipped files in its own directory.
+        copy = shutil.copytree(shipped, self.etc / "shipped")
+        cfg_files = [stock / name for name in STOCK] + [copy / name for name in files]
         if extra:
             (self.etc / "test.cfg").write_text(extra)
             cfg_files.append(self.etc / "test.cfg")
@@ -174,6 +177,16 @@ def test_a_broken_copy_fails_validation(nagios_factory, file, old, new, error):
     shutil.rmtree(broken.parent)
     assert proc.returncode != 0
     assert error in proc.stdout, proc.stdout
+
+
+def test_the_shipped_files_validate_from_a_checkout_nagios_cannot_enter(nagios_factory):
+    """As from a clone in root's home (mode 700): what Nagios reads is in its own directory."""
+    home = private_directory("home")
+    home.chmod(0o700)
+    proc = nagios_factory(shipped=shutil.copytree(SHIPPED, home / "nagios")).validate()
+    shutil.rmtree(home)
+    assert proc.returncode == 0, proc.stdout
+    assert "Total Errors:   0" in proc.stdout
 
 
 HOST = """

@@ -59,9 +59,12 @@ service lmtp {{
 def missing() -> str | None:
     """Why a private Dovecot cannot run here, or None when it can."""
     if not (Path(DOVECOT).exists() and Path(LMTP).exists()):
-        return "Debian's dovecot-core and dovecot-lmtpd are not installed (.ci/run installs them)"
+        return (
+            "Debian's dovecot-core and dovecot-lmtpd are not installed: "
+            "apt-get install dovecot-core dovecot-lmtpd"
+        )
     if os.geteuid() != 0:
-        return "starting a private Dovecot needs root"
+        return "starting a private Dovecot needs root: sudo make test"
     return None
 
 

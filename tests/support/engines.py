@@ -199,7 +199,10 @@ def system_state_stand_ins() -> Iterator[tuple[list[str], list[Path]]]:
     a copy, where snapshot() sees it, and the system stays as it is."""
     probe = subprocess.run(["unshare", "--mount", "true"], capture_output=True, check=False)
     if probe.returncode != 0:
-        unavailable(f"no mount namespace here (unshare --mount: {probe.stderr.decode().strip()})")
+        unavailable(
+            f"no mount namespace here (unshare --mount: {probe.stderr.decode().strip()}): "
+            "run as root, on a machine or in a container that allows unshare"
+        )
     base = private_directory("system-state")
     binds, copies = [], []
     for root in sorted({path.resolve() for path in SYSTEM_STATE if path.is_dir()}):

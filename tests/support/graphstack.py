@@ -111,7 +111,7 @@ class Service:
 
     def __init__(self, name: str, package: str, *programs: str) -> None:
         if not all(Path(program).exists() for program in programs):
-            unavailable(f"Debian's {package} is not installed (.ci/run installs it)")
+            unavailable(f"Debian's {package} is not installed: apt-get install {package}")
         self.base = private_directory(name)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -261,15 +261,19 @@ DATABASES = {{"default": {{"ENGINE": "django.db.backends.sqlite3",
         template file: [{"template", "metrics": {curve: path}, "png": path}], PNGs kept
         in this daemon's directory."""
         if not Path(GRAPHITE_MODULE).exists() or not shutil.which("php"):
-            unavailable("icingaweb2-module-graphite or php-cli is missing (.ci/run installs them)")
+            unavailable(
+                "icingaweb2-module-graphite or php-cli is missing: "
+                "apt-get install icingaweb2-module-graphite php-cli php-curl"
+            )
         config = self.base / "icingaweb2"
         if not config.exists():
             (config / "enabledModules").mkdir(parents=True)
             (config / "enabledModules" / "graphite").symlink_to(GRAPHITE_MODULE)
         output = Path(tempfile.mkdtemp(dir=self.base, prefix="charts-"))
         arguments = [template, self.url, output, host, service, command, seconds, *size]
+        php = ["php", "-d", f"sys_temp_dir={self.base}"]  # Icinga Web 2's caches: not /tmp
         proc = subprocess.run(
-            ["php", MODULE_RENDERER, *map(str, arguments), "1" if legend else "0"],
+            [*php, MODULE_RENDERER, *map(str, arguments), "1" if legend else "0"],
             env={**os.environ, "ICINGAWEB_CONFIGDIR": str(config)},
             capture_output=True,
             text=True,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import shutil
 import subprocess
@@ -124,9 +125,21 @@ def assert_within(run: Run, timeout: float) -> None:
 
 def unavailable(reason: str) -> None:
     """Skip a test whose engine or server is missing here; in CI, which installs it, fail."""
+    __tracebackhide__ = True  # the skip is reported where the test called this
     if os.environ.get("CI"):
         pytest.fail(f"{reason}: CI must run this test")
     pytest.skip(reason)
+
+
+def user_nagios() -> None:
+    """Skips (fails in CI) where there is no user nagios, as whom the engines run checks."""
+    __tracebackhide__ = True
+    try:
+        pwd.getpwnam("nagios")
+    except KeyError:
+        unavailable(
+            "there is no user nagios, whom an engine's package makes: apt-get install icinga2-bin"
+        )
 
 
 def private_directory(prefix: str) -> Path:

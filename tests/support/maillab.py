@@ -294,10 +294,12 @@ class Lab:
 def mail_lab() -> Iterator[Lab]:
     """The whole lab, up; everything stopped and removed afterwards."""
     if os.geteuid() != 0:
-        unavailable("the MTA-STS policy server listens on port 443, which needs root")
+        unavailable(
+            "the MTA-STS policy server listens on port 443, which needs root: sudo make test"
+        )
     for name in ("knotd", "keymgr", "kdig", "unbound"):
         if not program(name):
-            unavailable(f"{name} is not installed (Debian knot, knot-dnsutils, unbound)")
+            unavailable(f"{name} is not installed: apt-get install knot knot-dnsutils unbound")
     base = private_directory("maillab")
     ca = trustme.CA()
     ca_file = base / "ca.pem"

@@ -21,9 +21,9 @@ class MariaDB:
 
     def __init__(self) -> None:
         if not all(Path(tool).exists() for tool in (MARIADBD, INSTALL_DB, CLIENT)):
-            unavailable("Debian's mariadb-server is not installed (.ci/run installs it)")
+            unavailable("Debian's mariadb-server is not installed: apt-get install mariadb-server")
         if os.geteuid() != 0:
-            unavailable("a private MariaDB runs as root here")
+            unavailable("a private MariaDB runs as root here: sudo make test")
         self.base = private_directory("mariadb")
         self.data = self.base / "data"
         self.socket = self.base / "mysqld.sock"

@@ -20,9 +20,9 @@ MASTER_CF = Path("/usr/share/postfix/master.cf.dist")
 def missing() -> str | None:
     """Why a private Postfix cannot run here, or None when it can."""
     if not Path(POSTFIX).exists() or not MASTER_CF.exists():
-        return "Debian's postfix package is not installed (.ci/run installs it)"
+        return "Debian's postfix package is not installed: apt-get install postfix"
     if os.geteuid() != 0:
-        return "starting a private Postfix needs root"
+        return "starting a private Postfix needs root: sudo make test"
     return None
 
 

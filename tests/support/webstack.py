@@ -83,7 +83,8 @@ def ido_connection(database: MariaDB) -> str:
     ]
     if missing or not shutil.which("php"):
         unavailable(
-            "icinga2-ido-mysql, icingaweb2 or its modules are missing (.ci/run installs them)"
+            "icinga2-ido-mysql, icingaweb2 or its modules are missing: apt-get install "
+            "icinga2-ido-mysql icingaweb2 icingaweb2-module-monitoring icingaweb2-module-graphite"
         )
     for name, user, schema in (("icinga_ido", "ido", IDO_SCHEMA), ("icingaweb", "web", WEB_SCHEMA)):
         database.create_database(name, user, PASSWORD)
@@ -124,10 +125,13 @@ class IcingaWeb(Service):
         for module in MODULES:
             (config / "enabledModules" / module).symlink_to(ICINGAWEB / "modules" / module)
         public = ICINGAWEB / "public"
+        # sys_temp_dir: Icinga Web 2's file cache (FileCache_icingaweb) and PHP's sessions
+        # are kept here, not in /tmp
+        server = ["php", "-d", f"sys_temp_dir={self.base}", "-S", f"127.0.0.1:{self.port}"]
         self.daemon = Daemon(
             self.base,
             "php",
-            ["php", "-S", f"127.0.0.1:{self.port}", "-t", str(public), str(public / "index.php")],
+            [*server, "-t", str(public), str(public / "index.php")],
             {"ICINGAWEB_CONFIGDIR": str(config), "REMOTE_USER": "admin"},
         )
         try:
@@ -153,7 +157,7 @@ class IcingaWeb(Service):
         """The DOM after the page's scripts ran, as headless Chromium saw it; its screenshot
         in `screenshot`."""
         if not Path(CHROMIUM).exists():
-            unavailable("Debian's chromium is not installed (.ci/run installs it)")
+            unavailable("Debian's chromium is not installed: apt-get install chromium")
         profile = tempfile.mkdtemp(dir=self.base, prefix="chromium-")
         command = [
             CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",

@@ -26,6 +26,7 @@ PLAIN_PATH = {
     "check_smtp_helo.core.inputs",
     "check_smtp_helo.core.stdout",
     "check_smtp_helo.core.text",
+    "check_smtp_helo.core.threads",
     "check_smtp_helo.options",
     "check_smtp_helo.options.derive",
     "check_smtp_helo.options.parse",

@@ -3,6 +3,7 @@ Icinga 2 CheckCommand say the same, and Options declares what the table fills in
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -58,3 +59,60 @@ def test_options_declares_every_attribute_the_table_fills_in():
 @pytest.mark.parametrize("option", [o for o in OPTIONS if o.excludes], ids=lambda o: o.label)
 def test_exclusions_name_options_of_the_table(option):
     assert all(flag in BY_FLAG for flag in option.excludes)
+
+
+BASKET = ROOT / "icinga-config" / "director" / "smtp_helo-basket.json"
+PASSWORD = "smtp_helo_auth_password"  # in the command's env, not an argument; not in Director
+
+
+def option_of(spelled: str) -> str:
+    """The option a flag names (its dest), or the environment variable as it is."""
+    return BY_FLAG[spelled].dest if spelled in BY_FLAG else spelled
+
+
+def readme_variables() -> dict[str, str]:
+    """README's table of custom variables: each variable and the option it sets."""
+    text = (ROOT / "README.md").read_text()
+    table = text.split("\n| custom variable | option |", 1)[1].split("\n\n", 1)[0]
+    found: dict[str, str] = {}
+    for row in table.splitlines()[2:]:
+        cells = row.strip("|").split("|")
+        for names, spelled in ((cells[0], cells[1]), (cells[3], cells[4])):
+            variables = re.findall(r"`(smtp_helo_\w+)`", names)
+            options = re.findall(r"`([^`]+)`", spelled)
+            for variable, option in zip(variables, options * len(variables)):
+                found[variable] = option_of(option)
+    return found
+
+
+def command_variables() -> dict[str, str]:
+    """The CheckCommand's custom variables: each and the argument (or environment) it fills."""
+    text = COMMAND.read_text()
+    found = {
+        variable: flag
+        for flag, body in re.findall(r'^    "(-[^"]+)" = \{(.*?)^    \}', text, re.M | re.S)
+        for variable in re.findall(r'(?:value|set_if) = "\$(smtp_helo_\w+)\$"', body)
+    }
+    found.update(
+        (variable, name)
+        for name, variable in re.findall(r'"(CHECK_SMTP_HELO_\w+)" = "\$(smtp_helo_\w+)\$"', text)
+    )
+    return {variable: option_of(flag) for variable, flag in found.items()}
+
+
+def director_fields() -> dict[str, str]:
+    """The Director basket's data fields: each variable and the flag its caption names."""
+    fields = json.loads(BASKET.read_text())["Datafield"].values()
+    return {field["varname"]: option_of(field["caption"].rsplit("(", 1)[1].rstrip(")"))
+            for field in fields}  # fmt: skip
+
+
+def test_every_custom_variable_is_in_readme_and_the_director_basket():
+    """README's table of custom variables, the CheckCommand and the Director basket name the
+    same variables for the same options (smtp_helo_min_tls was missing from README)."""
+    command = command_variables()
+    assert command[PASSWORD] == "CHECK_SMTP_HELO_PASSWORD"
+    assert readme_variables() == command
+    assert director_fields() == {k: v for k, v in command.items() if k != PASSWORD}
+    not_set = {o.dest for o in OPTIONS if not NOT_IN_COMMAND & set(o.flags)} - set(command.values())
+    assert not_set == set(), "options no custom variable sets"
