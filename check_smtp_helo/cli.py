@@ -154,7 +154,8 @@ def load_modules(options: Options) -> None:
     nothing more; what a module imports lazily later is kept from the signal by the Deadline."""
     if options.expect is not None:
         from .core import sandbox  # noqa: F401, PLC0415
-    if options.speaks_tls:
+    if options.speaks_tls:  # and the further handshakes a TLS check may need
+        from .smtp import handshakes  # noqa: F401, PLC0415
         from .tls import policy  # noqa: F401, PLC0415
     if options.auth_user is not None:
         from .smtp import sasl  # noqa: F401, PLC0415
