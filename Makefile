@@ -22,7 +22,7 @@ PYZ     := dist/check_smtp_helo.pyz
 #   make rpm RPM_PYTHON=$(HOME)/.pyenv/versions/3.9.18/bin/python3.9
 RPM_PYTHON ?= /usr/bin/python3
 
-.PHONY: demo test test-pythons lint fuzz bench basket graphs clean dist deb pyz rpm
+.PHONY: demo test test-pythons lint fuzz bench docs basket graphs clean dist deb pyz rpm
 
 # $(call venv,PYTHON,DIR): DIR is a venv of PYTHON with the project and its test and dev extras
 define venv
@@ -99,16 +99,22 @@ pyz: $(PYZ)
 $(PYZ): $(STAMP) packaging/pyz.py
 	$(BIN)/python packaging/pyz.py --python $(SYSTEM_PYTHON) $@
 
+## make docs: README's option table and the CheckCommand's descriptions from the option
+## table (check_smtp_helo/options/table.py), then the basket from the CheckCommand
+docs: $(STAMP)
+	$(BIN)/python tools/option_docs.py
+	$(MAKE) basket
+
 ## make basket: the Icinga Director basket, rebuilt from the shipped CheckCommand
 basket: $(STAMP)
 	$(BIN)/python tools/director_basket.py > $(BASKET).new
 	mv $(BASKET).new $(BASKET)
 
-## make graphs: redraw README's graph (GRAPHS_OUTPUT, default docs/images/smtp_helo-graphite.png)
-## from a real run: Icinga 2 checks a slowing server for GRAPHS_MINUTES (2), GraphiteWriter,
-## carbon-cache, graphite-web and icingaweb2-module-graphite draw it; and the service page of
-## Icinga Web 2 on Icinga 2's IDO, as headless Chromium shows it (GRAPHS_PAGE, default
-## docs/images/smtp_helo-service-page.png). Needs root, like make test.
+## make graphs: redraw README's pictures (docs/images/smtp_helo-postfix.png and
+## smtp_helo-300ms.png) from a real run: Icinga 2 checks the real Postfix and a server 300 ms
+## away for GRAPHS_MINUTES (2); GraphiteWriter, carbon-cache, graphite-web, Icinga Web 2 on
+## Icinga 2's IDO with the graphite module; headless Chromium takes each service page.
+## Needs root, like make test.
 graphs: $(STAMP)
 	$(BIN)/python -m pytest -q -s tests/support/make_graphs.py
 

@@ -22,10 +22,10 @@ from .checks.output import use_output
 from .checks.resource import SMTPServer
 from .checks.summary import SMTPSummary
 from .core.deadline import Deadline, DeadlineError
-from .core.inputs import ip_family
+from .core.inputs import ip_family, is_address
 from .core.stdout import STDOUT
 from .core.text import STATUS_LINE, safe, seconds
-from .options.derive import Derived, ca_file, require_dnspython
+from .options.derive import Settings, ca_file, require_dnspython
 from .options.parse import UsageError, parse
 from .smtp.model import Target
 
@@ -36,21 +36,21 @@ if TYPE_CHECKING:
     from .tls.policy import TLSPolicy
 
 
-def target(options: Options, derived: Derived, host: str, *, deadline: float | None,
+def target(options: Options, settings: Settings, host: str, *, deadline: float | None,
            tls: TLSPolicy | None, lookup: Lookup | None = None) -> Target:  # fmt: skip
     """The Target of one conversation with host: every option that shapes a conversation,
     for the single check and for each probe of a mail domain alike."""
     return Target(
         host,
-        derived.port,
+        settings.port,
         options.timeout,
         deadline=deadline,
         family=options.family,
-        helo_name=derived.helo_name,
+        helo_name=settings.helo_name,
         plain_helo=options.helo,
         lmtp=options.lmtp,
         tls=tls,
-        auth=derived.credentials,
+        auth=settings.credentials,
         plaintext_auth=options.allow_plaintext_auth,
         mail_from=options.mail_from,
         rcpt_to=options.rcpt_to,
@@ -58,7 +58,7 @@ def target(options: Options, derived: Derived, host: str, *, deadline: float | N
     )
 
 
-def build_check(options: Options, derived: Derived, deadline: Deadline) -> nagiosplugin.Check:
+def build_check(options: Options, settings: Settings, deadline: Deadline) -> nagiosplugin.Check:
     """The check: one resource, its contexts and the summary."""
     warning_days, critical_days = options.certificate_days or (None, None)
     contexts = [
@@ -76,21 +76,21 @@ def build_check(options: Options, derived: Derived, deadline: Deadline) -> nagio
         FailureContext(options.timeout_state),
     ]
     if options.mx or options.all_addresses:
-        return build_domain_check(options, derived, contexts, deadline)
+        return build_domain_check(options, settings, contexts, deadline)
     lookup = None
-    if options.resolver and ip_family(derived.host) is None:
+    if options.resolver and ip_family(settings.host) is None:
         from .domain.dns import lookup_with  # noqa: PLC0415 -- the import policy
 
         lookup = lookup_with(options.resolver, options.family)
     conversation = target(
-        options, derived, derived.host, deadline=deadline.at, tls=derived.tls, lookup=lookup
+        options, settings, settings.host, deadline=deadline.at, tls=settings.tls, lookup=lookup
     )
     # The check is named after its first resource ("SMTP"): nagiosplugin 1.3 has no name=.
     return nagiosplugin.Check(SMTPServer(conversation), *contexts, SMTPSummary(options.notes))
 
 
 def build_domain_check(
-    options: Options, derived: Derived, contexts: list[nagiosplugin.Context], deadline: Deadline
+    options: Options, settings: Settings, contexts: list[nagiosplugin.Context], deadline: Deadline
 ) -> nagiosplugin.Check:
     """The mail domain (--mx) or every address of the host (--all-addresses): probes of
     every address, judged each by the single check's contexts, and over them all."""
@@ -100,11 +100,11 @@ def build_domain_check(
     from .checks.domain_summary import DomainSummary  # noqa: PLC0415
     from .domain.model import MailDomain, MXHost  # noqa: PLC0415
 
-    domain = MailDomain(derived.host)
+    domain = MailDomain(settings.host)
     if not options.mx:
-        host = MXHost(derived.host, None)
-        if ip_family(derived.host) is not None:
-            host.addresses = [derived.host]
+        host = MXHost(settings.host, None)
+        if ip_family(settings.host) is not None:
+            host.addresses = [settings.host]
         domain.hosts = [host]
     dane_tls = policy_tls = None
     if options.dane or options.mta_sts:
@@ -123,13 +123,13 @@ def build_domain_check(
 
     def probe_target(host: MXHost, address: str) -> Target:
         dane = dane_tls is not None and host.tlsa is not None and host.tlsa.applies
-        return target(options, derived, host.name, deadline=probes_end,
-                      tls=dane_tls if dane else derived.tls,
+        return target(options, settings, host.name, deadline=probes_end,
+                      tls=dane_tls if dane else settings.tls,
                       lookup=lambda _name, _left: [address])  # fmt: skip
 
     resource = DomainProbes(
         domain, probe_target, timeout=options.timeout, deadline=probes_end,
-        resolver=options.resolver, family=options.family, port=derived.port, dane=options.dane,
+        resolver=options.resolver, family=options.family, port=settings.port, dane=options.dane,
         policy_tls=policy_tls,
     )  # fmt: skip
     return nagiosplugin.Check(
@@ -159,13 +159,12 @@ def load_modules(options: Options) -> None:
         from .tls import policy  # noqa: F401, PLC0415
     if options.auth_user is not None:
         from .smtp import sasl  # noqa: F401, PLC0415
-    host = (options.hostname or "").strip("[]").split("%")[0]
-    by_name = options.resolver is not None and ip_family(host) is None  # -H NAME --resolver
+    by_name = options.resolver is not None and not is_address(options.hostname or "")
     if not (options.mx or options.all_addresses or by_name):
         return  # dnspython only where DNS goes through it
     try:
-        require_dnspython()
-    except ValueError:  # Derived says so, as the one UNKNOWN line
+        require_dnspython(options)
+    except ValueError:  # Settings says so, as the one UNKNOWN line
         return
     if options.mx or options.all_addresses:  # and with them the domain and dnspython
         from .checks import domain_contexts, domain_resource, domain_summary  # noqa: F401, PLC0415
@@ -204,11 +203,11 @@ def main(argv: list[str] | None = None) -> int:
     deadline.arm(options.timeout)  # everything from here on, files named by options included
     try:
         try:
-            derived = Derived(options)
+            settings = Settings(options)
         except ValueError as exc:
             deadline.disarm()
             return _exit_with(nagiosplugin.Unknown, str(exc))
-        check = build_check(options, derived, deadline)
+        check = build_check(options, settings, deadline)
         use_output(options.verbose)
         return judge(check, deadline)
     except DeadlineError:

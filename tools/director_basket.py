@@ -4,7 +4,8 @@
 
 The CheckCommand in icinga-config/icinga2/smtp_helo-command.conf stays the one home of the
 command's arguments; this script carries them into Director's basket format, with a data
-field for every custom variable (caption and description from the option table) and a
+field for every custom variable (caption from the option table, description from the
+CheckCommand, whose rules `make docs` writes from the table) and a
 service template. `make basket` runs it, and a test fails when the shipped basket is stale.
 
 Two things differ from the file-based command, on purpose:
@@ -90,7 +91,7 @@ def _datafield(number: int, variable: str, flag: str, argument: dict) -> dict:
     return {
         "varname": variable,
         "caption": f"SMTP {words} ({spelled})",
-        "description": option.help[:1].upper() + option.help[1:],
+        "description": argument["description"],
         "datatype": DATATYPE + kind,
         "format": None,
         "settings": {},

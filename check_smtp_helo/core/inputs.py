@@ -30,6 +30,11 @@ def ip_family(text: str) -> int | None:
     return None
 
 
+def is_address(host: str) -> bool:
+    """Is a -H value an IP address (an IPv6 one bare or in brackets, with a zone or not)?"""
+    return ip_family(host.removeprefix("[").removesuffix("]").split("%", 1)[0]) is not None
+
+
 def dns_name(value: str, what: str) -> str:
     """A DNS name in ASCII, or ValueError. An international name becomes its A-labels by
     IDNA2008 with UTS 46 mapping, as browsers and mail clients do (faß.de is xn--fa-hia.de,

@@ -7,7 +7,6 @@ TYPE_CHECKING = False  # the import policy: docs/development.md
 if TYPE_CHECKING:
     from .dane import TLSA
     from .dns import DNSError
-    from .mta_sts import Policy
 
 
 class MXHost:
@@ -33,3 +32,24 @@ class MailDomain:
         self.policy: Policy | None = None
         self.policy_error: str | None = None
         self.dns_time = 0.0
+
+
+class Policy:
+    """An MTA-STS policy (RFC 8461 3.2): mode, mx patterns and max_age."""
+
+    def __init__(self, mode: str, patterns: list[str], max_age: int) -> None:
+        self.mode = mode
+        self.patterns = patterns
+        self.max_age = max_age
+
+    def allows(self, host: str) -> bool:
+        """Does an mx pattern match the host (RFC 8461 4.1: '*.' stands for one label)?"""
+        host = host.rstrip(".").lower()
+        for pattern in (p.rstrip(".").lower() for p in self.patterns):
+            if pattern.startswith("*."):
+                label, _, rest = host.partition(".")
+                if label and rest == pattern[2:]:
+                    return True
+            elif host == pattern:
+                return True
+        return False

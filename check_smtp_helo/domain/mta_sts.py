@@ -9,6 +9,7 @@ import time
 from ..core.text import printable
 from ..smtp.model import endpoint
 from .dns import DNSError
+from .model import Policy
 
 TYPE_CHECKING = False  # the import policy: docs/development.md
 if TYPE_CHECKING:
@@ -22,27 +23,6 @@ if TYPE_CHECKING:
 POLICY_LIMIT = 65536  # RFC 8461 3.2: a policy is at most 64 KiB
 POLICY_PATH = "/.well-known/mta-sts.txt"
 POLICY_MODES = ("enforce", "testing", "none")
-
-
-class Policy:
-    """An MTA-STS policy (RFC 8461 3.2): mode, mx patterns and max_age."""
-
-    def __init__(self, mode: str, patterns: list[str], max_age: int) -> None:
-        self.mode = mode
-        self.patterns = patterns
-        self.max_age = max_age
-
-    def allows(self, host: str) -> bool:
-        """Does an mx pattern match the host (RFC 8461 4.1: '*.' stands for one label)?"""
-        host = host.rstrip(".").lower()
-        for pattern in (p.rstrip(".").lower() for p in self.patterns):
-            if pattern.startswith("*."):
-                label, _, rest = host.partition(".")
-                if label and rest == pattern[2:]:
-                    return True
-            elif host == pattern:
-                return True
-        return False
 
 
 def parse_policy(text: str) -> Policy:

@@ -7,7 +7,7 @@ import os
 
 from ..core.inputs import dns_name, helo_argument, parse_host, regular_file
 from ..core.text import shown
-from .table import PASSWORD_VARIABLE
+from .table import BY_FLAG, OPTIONS, PASSWORD_VARIABLE
 
 TYPE_CHECKING = False  # the import policy: docs/development.md
 if TYPE_CHECKING:
@@ -15,12 +15,8 @@ if TYPE_CHECKING:
     from ..tls.policy import TLSPolicy
     from .table import Options
 
-DEFAULT_PORT, DEFAULT_TLS_PORT, DEFAULT_LMTP_PORT = 25, 465, 24
-AUTH_ONLY = {"auth_password_file": "--auth-password-file", "auth_mechanism": "--auth-mechanism",
-             "allow_plaintext_auth": "--allow-plaintext-auth"}  # fmt: skip
 
-
-class Derived:
+class Settings:
     """What the options come to once read together: the host to connect to, the port, the
     EHLO/HELO argument (None lets the conversation choose), the TLS policy (None: plain) and
     the AUTH credentials (None: no AUTH)."""
@@ -34,30 +30,35 @@ class Derived:
     def __init__(self, options: Options) -> None:
         """ValueError with the reason when the options cannot go together."""
         self.host = options.mx or parse_host(options.hostname or "", options.family)
-        if options.mx or options.all_addresses or options.resolver:
-            require_dnspython()
+        require_dnspython(options)
         self.helo_name = helo_argument(options.fqdn, options.email)
         self.tls = tls_policy(options)
         self.credentials = credentials(options)
         self.port = options.port or default_port(options)
 
 
-def require_dnspython() -> None:
-    """The mail domain options' DNS library is there, or ValueError saying how to get it."""
+def require_dnspython(options: Options) -> None:
+    """The DNS library is there when an option that needs it is set, or ValueError saying
+    how to get it."""
+    needing = [option for option in OPTIONS if option.needs_dnspython]
+    if not any(getattr(options, option.dest) for option in needing):
+        return
     import importlib.util  # noqa: PLC0415 -- the import policy
 
     if importlib.util.find_spec("dns") is None:
+        flags = [option.flags[0] for option in needing]
         raise ValueError(
-            "--mx, --all-addresses and --resolver need dnspython (pip install dnspython, or on "
-            "Debian apt install python3-dnspython)"
+            f"{', '.join(flags[:-1])} and {flags[-1]} need dnspython (pip install dnspython, or "
+            "on Debian apt install python3-dnspython)"
         )
 
 
 def default_port(options: Options) -> int:
-    """465 for implicit TLS, 24 for LMTP, else 25."""
-    if options.implicit_tls:
-        return DEFAULT_TLS_PORT
-    return DEFAULT_LMTP_PORT if options.lmtp else DEFAULT_PORT
+    """The first default of -p whose option is set."""
+    for flag, port in BY_FLAG["-p"].defaults_with:
+        if not flag or getattr(options, BY_FLAG[flag].dest):
+            return port  # type: ignore[return-value]
+    raise AssertionError("-p has no default that always applies")
 
 
 def tls_policy(options: Options) -> TLSPolicy | None:
@@ -85,16 +86,8 @@ def ca_file(options: Options) -> str | None:
 def credentials(options: Options) -> Credentials | None:
     """The AUTH credentials the options ask for, or None; the secret is read from the file
     or the environment, never from the command line."""
-    if options.auth_user is None:  # ignored, as TLS options without TLS are: see parse.py
-        for name, flag in AUTH_ONLY.items():
-            if getattr(options, name):
-                options.notes.append(f"{flag} ignored: it needs --auth-user")
+    if options.auth_user is None:
         return None
-    if not (options.speaks_tls or options.allow_plaintext_auth):
-        raise ValueError(
-            "--auth-user needs TLS (-S or -s): without it the password crosses the network "
-            "readable (--allow-plaintext-auth allows that)"
-        )
     if options.auth_password_file is not None:
         secret = read_secret(options.auth_password_file, options.notes)
     else:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import textwrap
 
+from .rules import phrases
+
 TYPE_CHECKING = False  # the import policy: docs/development.md
 if TYPE_CHECKING:
     from .table import Option
@@ -38,5 +40,9 @@ def help_text(options: list[Option]) -> str:
     for option in options:
         spelled = ", ".join(f"{flag} {option.metavar}".rstrip() for flag in option.flags)
         lines.append(f"  {spelled}")
-        lines += textwrap.wrap(option.help, 76, initial_indent=" " * 8, subsequent_indent=" " * 8)
+        said = phrases(option, options)
+        text = f"{option.help} ({'; '.join(said)})" if said else option.help
+        lines += textwrap.wrap(
+            text, 76, initial_indent=" " * 8, subsequent_indent=" " * 8, break_on_hyphens=False
+        )
     return "\n".join([*lines, "", EXAMPLES, ""])

@@ -1,5 +1,5 @@
-"""Commands out, bounded replies in: the reply grammar, the line limit, and credentials kept
-out of what the server echoes."""
+"""Commands out, bounded replies in: the reply grammar and the line limit (what a server
+sends is shown only through core.text.printable, which hides the secret)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@
  * (link smtp_helo.php to this file).
  *
  * Graph 1: the phases of the conversation stacked in milliseconds, the response time as a
- * line on top, the -w/-c thresholds as dashed lines. Graph 2: the steps beyond EHLO
+ * line on top, the -w/-c thresholds as dashed rules. Graph 2: the steps beyond EHLO
  * (--auth-user, --mail-from, --rcpt-to) stacked in milliseconds, auth and mail, and the whole
  * transaction (connect to the last RCPT TO reply) as a line on top. Graph 3: days left on the
  * server certificate with the -D limits. A label that a check did not send is left out: a
@@ -24,19 +24,21 @@ $colours = [
 // Data source number of each perfdata label this service sent
 $index = array_flip($NAME);
 
-// Dashed lines for the warning and critical limits of data source $i, wherever the series
-// $base has data, times $scale: the value as sent ('0.5'), or the lower end of a range ('30:', "alert below
-// 30" for -D). Lines rather than HRULEs, so that the axis reaches them.
+// Dashed rules for the warning and critical limits of data source $i, times $scale: the
+// value as sent ('0.5'), or the lower end of a range ('30:', "alert below 30" for -D); the
+// legend names the value. HRULEs rather than LINEs: rrdtool scales the axis to the data
+// only, so a limit far above the data (-w 1 for a server that answers in 0.4 ms) is not
+// drawn and does not squash the data into a flat line at the bottom; one the data come
+// near is drawn across the graph.
 $warnLow = $WARN_MIN ?? [];
 $critLow = $CRIT_MIN ?? [];
-$rules = function ($i, $base, $scale, $unit) use ($WARN, $CRIT, $warnLow, $critLow, $colours) {
+$rules = function ($i, $scale, $unit) use ($WARN, $CRIT, $warnLow, $critLow, $colours) {
     $rules = '';
     foreach (['warning' => [$WARN, $warnLow], 'critical' => [$CRIT, $critLow]] as $kind => $given) {
         foreach ($given as $values) {
             if (isset($values[$i]) && is_numeric($values[$i])) {
                 $value = $values[$i] * $scale;
-                $rules .= "CDEF:$kind=$base,0,*,$value,+ "
-                    . "LINE1:$kind{$colours[$kind]}:\"$kind $value $unit\\n\":dashes ";
+                $rules .= "HRULE:$value{$colours[$kind]}:\"$kind $value $unit\\n\":dashes ";
                 break;
             }
         }
@@ -69,11 +71,11 @@ foreach ($stackedGraphs as $name => [$areas, $line]) {
         $legend = '"' . sprintf('%-11s', $label) . '"';
         $def[$graph] .= "DEF:$label=$RRDFILE[$i]:$DS[$i]:AVERAGE CDEF:{$label}_ms=$label,1000,* "
             . ($label === $line ? "LINE2:{$label}_ms$colour:$legend " : "AREA:{$label}_ms$colour:$legend$stack ")
-            . "GPRINT:{$label}_ms:LAST:\"last %7.1lf ms\" GPRINT:{$label}_ms:MAX:\"max %7.1lf ms\\n\" ";
+            . "GPRINT:{$label}_ms:LAST:\"last %8.3lf ms\" GPRINT:{$label}_ms:MAX:\"max %8.3lf ms\\n\" ";
         $stack = ':STACK';
     }
     if (isset($index[$line])) {
-        $def[$graph] .= $rules($index[$line], "{$line}_ms", 1000, 'ms');
+        $def[$graph] .= $rules($index[$line], 1000, 'ms');
     }
 }
 
@@ -84,5 +86,5 @@ if (isset($index['cert_days'])) {
     $opt[$graph] = "--vertical-label days --lower-limit 0 --title \"Certificate days left: $title\"";
     $def[$graph] = "DEF:days=$RRDFILE[$i]:$DS[$i]:AVERAGE "
         . "AREA:days{$colours['days']}:\"days left\" GPRINT:days:LAST:\"last %6.1lf\\n\" ";
-    $def[$graph] .= $rules($i, 'days', 1, 'days');
+    $def[$graph] .= $rules($i, 1, 'days');
 }

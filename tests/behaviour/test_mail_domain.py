@@ -92,6 +92,10 @@ CASES = {
         "sts-404.lab.example", ["--mta-sts"], CRITICAL,
         "sts-404.lab.example: 2 of 2 addresses OK, MTA-STS policy from "
         "mta-sts.sts-404.lab.example: HTTP status 404", COUNTS | MX1),
+    "MTA-STS policy served as another type": (
+        "sts-type.lab.example", ["--mta-sts"], CRITICAL,
+        "sts-type.lab.example: 2 of 2 addresses OK, MTA-STS policy from "
+        "mta-sts.sts-type.lab.example: policy is not text/plain", COUNTS | MX1),
     "no MTA-STS record": ("all.lab.example", ["--mta-sts"], OK,
                           "all.lab.example: 3 of 3 addresses OK", COUNTS | MX1 | MX2),
 }  # fmt: skip
@@ -225,9 +229,9 @@ def test_resolver_serves_the_single_check(mail_lab):
     ("args", "reason"),
     [
         (["--mx", "example.com", "-H", "mx.example.com"],
-         "give the host (-H) or the mail domain (--mx), not both"),
+         "--mx and -H/--hostname exclude each other"),
         (["--mx", "example.com", "mx.example.com"],
-         "give the host (-H) or the mail domain (--mx), not both"),
+         "--mx and -H/--hostname exclude each other"),
         (["--mta-sts", "-H", "mx.example.com"], "--mta-sts needs --mx"),
         (["--dane", "-H", "192.0.2.25"],
          "--dane needs a host name (TLSA records belong to names), or --mx"),

@@ -11,6 +11,8 @@ once per session:
   `graphite_web.render(target)` its JSON render API, `graphite_web.module_charts(...)` the
   PNGs that icingaweb2-module-graphite draws from a template file.
 - `influxd`: an InfluxDB 1.x with the database `icinga2`; `influxd.query(q)` runs InfluxQL.
+- `graph_postfix`: a private Debian Postfix as it comes, the port of its plain smtpd: the real,
+  fast server whose graphs must be readable.
 - `writer_icinga(body)` makes a `WriterIcinga`: a private Icinga 2 whose configuration already
   has the shipped CheckCommand, a GraphiteWriter and an InfluxdbWriter pointing at the daemons
   above; add the hosts and services in `body` and call `run_until(...)`.
@@ -34,7 +36,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+import postfix
 import pytest
+import trustme
 from helpers import private_directory, unavailable
 from servers import free_port
 from test_icinga import SHIPPED, Icinga
@@ -382,6 +386,22 @@ def graphite_web(carbon):
 def influxd():
     with Influxd() as daemon:
         yield daemon
+
+
+@pytest.fixture(scope="session")
+def graph_postfix():
+    reason = postfix.missing()
+    if reason:
+        unavailable(reason)
+    directory = private_directory("postfix")  # Postfix's daemons run as postfix and enter it
+    leaf = trustme.CA().issue_cert("localhost", "127.0.0.1")
+    server = postfix.Postfix(directory, leaf.private_key_and_cert_chain_pem.bytes().decode())
+    try:
+        server.start()
+        yield server.plain
+    finally:
+        server.stop()
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

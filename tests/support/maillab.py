@@ -39,8 +39,8 @@ LISTENERS = {
 DEAD = "127.0.0.9"  # nothing listens here
 POLICY_ADDRESS = "127.0.0.44"  # the MTA-STS policy server, on port 443
 POLICY = "version: STSv1\r\nmode: {mode}\r\n{mx}max_age: 86400\r\n"
-# MTA-STS policies by domain: mode and mx patterns; None: the server never answers;
-# "missing": the server has none (404)
+# MTA-STS policies by domain: mode and mx patterns (and a Content-Type other than
+# text/plain); None: the server never answers; "missing": the server has none (404)
 POLICIES = {
     "sts.lab.example": ("enforce", ["mx1.lab.example"]),
     "sts-outside.lab.example": ("enforce", ["mx1.lab.example"]),
@@ -49,6 +49,7 @@ POLICIES = {
     "sts-testing-noname.lab.example": ("testing", ["*.lab.example"]),
     "sts-slow.lab.example": None,
     "sts-404.lab.example": "missing",
+    "sts-type.lab.example": ("enforce", ["mx1.lab.example"], "text/plainfoo"),
 }
 
 LAB_ZONE = """\
@@ -79,6 +80,7 @@ sts-testing-noname MX 10 mx1
 sts-testing-noname MX 20 mx-noname
 sts-slow MX 10 mx1
 sts-404 MX 10 mx1
+sts-type MX 10 mx1
 nxhost MX 10 mx1
 nxhost MX 20 mx-missing
 """
@@ -231,10 +233,10 @@ class PolicyHandler(http.server.BaseHTTPRequestHandler):
         if policy is None:
             self.server.stopping.wait(30)  # type: ignore[attr-defined]
             return
-        mode, patterns = policy
+        mode, patterns, *content_type = policy
         body = POLICY.format(mode=mode, mx="".join(f"mx: {p}\r\n" for p in patterns)).encode()
         self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Type", (content_type or ["text/plain"])[0])
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)

@@ -15,9 +15,9 @@ def _paeth(left: int, up: int, corner: int) -> int:
     return (left, up, corner)[nearest[1]]
 
 
-def colours(png: bytes) -> Counter[str]:
-    """How many pixels have each colour, as '#rrggbb' (8-bit, non-interlaced PNGs: what
-    cairo and rrdtool write; alpha and the palette index are ignored)."""
+def pixels(png: bytes) -> list[list[str]]:
+    """The picture as rows of '#rrggbb' (8-bit, non-interlaced PNGs: what cairo and rrdtool
+    write; alpha and the palette index are ignored)."""
     assert png[:8] == b"\x89PNG\r\n\x1a\n", png[:16]
     chunks: dict[bytes, bytes] = {}
     position = 8
@@ -32,7 +32,7 @@ def colours(png: bytes) -> Counter[str]:
     stride = width * size
     raw = zlib.decompress(chunks[b"IDAT"])
     palette = chunks.get(b"PLTE", b"")
-    counts: Counter[str] = Counter()
+    rows: list[list[str]] = []
     previous = bytearray(stride)
     for row in range(height):
         start = row * (stride + 1)
@@ -43,6 +43,7 @@ def colours(png: bytes) -> Counter[str]:
             corner = previous[i - size] if i >= size else 0
             predictor = (0, left, up, (left + up) // 2, _paeth(left, up, corner))[kind_of_filter]
             line[i] = (line[i] + predictor) & 0xFF
+        decoded = []
         for i in range(0, stride, size):
             if kind == 3:
                 rgb = palette[3 * line[i] : 3 * line[i] + 3]
@@ -50,6 +51,19 @@ def colours(png: bytes) -> Counter[str]:
                 rgb = bytes([line[i]] * 3)
             else:
                 rgb = line[i : i + 3]
-            counts["#" + bytes(rgb).hex()] += 1
+            decoded.append("#" + bytes(rgb).hex())
+        rows.append(decoded)
         previous = line
-    return counts
+    return rows
+
+
+def colours(png: bytes) -> Counter[str]:
+    """How many pixels have each colour, as '#rrggbb'."""
+    return Counter(colour for row in pixels(png) for colour in row)
+
+
+def column_heights(png: bytes, palette: set[str]) -> list[int]:
+    """For each column of the picture, how many of its pixels have a colour of `palette`:
+    the height of the areas drawn in those colours there."""
+    rows = pixels(png)
+    return [sum(row[x] in palette for row in rows) for x in range(len(rows[0]))]

@@ -11,10 +11,10 @@ import trustme
 
 from check_smtp_helo.core.inputs import resolver_address
 from check_smtp_helo.domain.dane import dane_matches, names_host
-from check_smtp_helo.domain.model import MXHost
-from check_smtp_helo.domain.mta_sts import Policy, parse_policy, policy_body
+from check_smtp_helo.domain.model import MXHost, Policy
+from check_smtp_helo.domain.mta_sts import parse_policy, policy_body
 from check_smtp_helo.domain.probes import Probe
-from check_smtp_helo.options.derive import Derived
+from check_smtp_helo.options.derive import Settings
 from check_smtp_helo.options.parse import parse
 from check_smtp_helo.tls.der import public_key_info
 
@@ -169,4 +169,4 @@ def test_probe_labels_are_word_characters(host, address, label):
 def test_mail_domain_options_without_dnspython_say_how_to_get_it(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ValueError, match="apt install python3-dnspython"):
-        Derived(parse(["--mx", "example.com"]))
+        Settings(parse(["--mx", "example.com"]))

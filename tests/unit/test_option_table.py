@@ -3,12 +3,14 @@ Icinga 2 CheckCommand say the same, and Options declares what the table fills in
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 
 import pytest
 from helpers import ROOT, run_check
 
+from check_smtp_helo.options.rules import phrases
 from check_smtp_helo.options.table import BY_FLAG, OPTIONS, Options
 
 COMMAND = ROOT / "icinga-config" / "icinga2" / "smtp_helo-command.conf"
@@ -59,6 +61,48 @@ def test_options_declares_every_attribute_the_table_fills_in():
 @pytest.mark.parametrize("option", [o for o in OPTIONS if o.excludes], ids=lambda o: o.label)
 def test_exclusions_name_options_of_the_table(option):
     assert all(flag in BY_FLAG for flag in option.excludes)
+
+
+@pytest.mark.parametrize("option", OPTIONS, ids=LABELS)
+def test_every_rule_names_options_of_the_table(option):
+    named = [
+        *option.needs,
+        *option.ignored_without,
+        *option.needs_tls_unless,
+        *option.implies,
+        *option.required_unless,
+        *(flag for flag, _value in option.defaults_with if flag),
+    ]
+    assert all(flag in BY_FLAG for flag in named)
+
+
+def _docs_tool():
+    spec = importlib.util.spec_from_file_location("option_docs", ROOT / "tools" / "option_docs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_readme_and_the_check_command_state_the_rules_of_the_table():
+    """Word for word: README's option table and the CheckCommand's descriptions are written
+    from the option table by make docs; a rule changed only in one place fails here."""
+    docs = _docs_tool()
+    assert (
+        docs.readme_rows()
+        == docs.README.read_text().split(docs.HEADER, 1)[1].split("\n\n", 1)[0].splitlines()
+    ), "README's option table is out of date: run make docs"
+    assert docs.command() == COMMAND.read_text(), "the CheckCommand is out of date: run make docs"
+
+
+@pytest.mark.parametrize("option", OPTIONS, ids=LABELS)
+def test_help_states_the_rules_of_the_table(option, help_text):
+    said = phrases(option, OPTIONS)
+    entry = help_text.split(
+        f"\n  {', '.join(f'{f} {option.metavar}'.rstrip() for f in option.flags)}\n", 1
+    )[1]
+    words = " ".join(entry.split("\n  -", 1)[0].split())
+    for phrase in said:
+        assert phrase in words, (phrase, words)
 
 
 BASKET = ROOT / "icinga-config" / "director" / "smtp_helo-basket.json"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from check_smtp_helo.options.derive import Derived
+from check_smtp_helo.options.derive import Settings
 from check_smtp_helo.options.parse import parse
 
 
@@ -22,7 +22,7 @@ from check_smtp_helo.options.parse import parse
     ],
 )
 def test_default_port_follows_implicit_tls(args, port):
-    assert Derived(parse(["-H", "mx.example.com", *args])).port == port
+    assert Settings(parse(["-H", "mx.example.com", *args])).port == port
 
 
 @pytest.mark.parametrize(
