@@ -14,6 +14,7 @@ The pictures are decoded: the phases must fill the plot, whatever the limits.
 
 from __future__ import annotations
 
+import configparser
 import datetime
 import json
 import re
@@ -387,6 +388,26 @@ def test_graphite_module_draws_the_charts(graph_run, graphite_web, service):
     drawn = {metric for chart in charts for metric in chart["metrics"].values()}
     sent = {graphite_path(service, label) for label in SERVICES[service]}
     assert sent <= drawn, "a label no chart draws gets a generic graph of its own"
+    if service in LIMITS:
+        assert limit_legend(graphite_web, service) == {
+            f"{kind} {1000 * limit:g} ms" for kind, limit in zip(LIMIT_COLOURS, LIMITS[service])
+        }
+
+
+def limit_legend(graphite_web, service: str) -> set[str]:
+    """The legend names of the limits chart's limit curves, as graphite-web renders the
+    template's functions of them."""
+    template = configparser.ConfigParser(interpolation=None)
+    template.read(GRAPHITE_TEMPLATE)
+    functions = template["smtp_helo-limits.functions"]
+    fields = {"warning": "warn", "critical": "crit"}
+    names = set()
+    for curve, field in fields.items():
+        target = (
+            functions[curve].strip('"').replace("$metric$", graphite_path(service, "time", field))
+        )
+        names |= {series["target"] for series in graphite_web.render(target)}
+    return names
 
 
 def pixels_of(png: Path) -> list[list[str]]:
