@@ -45,12 +45,14 @@ demo: $(STAMP)
 
 ## make test: lint, types, then the whole suite (behaviour, command line, the real engines)
 test: lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not pythons"
 
 ## make test-pythons: the behaviour tests on each CPython 3.9..3.13 (nox; pyenv's are found),
-## and on Debian's /usr/bin/python3 with Debian's python3-nagiosplugin (session debian)
+## and on Debian's /usr/bin/python3 with Debian's python3-nagiosplugin (session debian); then
+## the tests marked pythons (the RPM payload on CPython 3.9)
 test-pythons: $(STAMP)
 	$(BIN)/nox
+	$(BIN)/python -m pytest -q -m pythons
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

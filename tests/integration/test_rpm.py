@@ -378,6 +378,7 @@ def test_the_payload_runs_on_debians_python_as_nagios(payload, dependencies, mta
     check_starttls(SYSTEM_PYTHON, payload, dependencies, mta, user=as_nagios())
 
 
+@pytest.mark.pythons
 def test_the_payload_runs_on_cpython_3_9(payload39, dependencies, mta):  # noqa: F811
     root, python = payload39
     check_starttls(python, root, dependencies, mta)
