@@ -375,10 +375,17 @@ def test_icinga_runs_a_mail_domain_check(icinga_factory, mail_lab):
     service = "mail-domain-onedead.lab.example"
     record = icinga.run_until_checked({service})[service]
     assert record["STATE"] == "WARNING", record
-    assert record["OUTPUT"].strip() == (
+    status, *long = (line.strip() for line in record["OUTPUT"].splitlines())
+    assert status == (
         "SMTP WARNING - onedead.lab.example: 2 of 3 addresses OK, "
         "mx-dead.lab.example [127.0.0.9]: connection refused"
     ), record
+    # the output Icinga 2 keeps has the long output too: one state per probe
+    assert [line.split(": ")[0] for line in long] == [
+        "\\_ [OK] mx1.lab.example [127.0.0.2]",
+        "\\_ [OK] mx1.lab.example [::1]",
+        "\\_ [WARNING] mx-dead.lab.example [127.0.0.9]",
+    ], record
     raw = record["PERFDATA"].split()
     by_label = {item["label"]: item for item in icinga_parse(raw)}
     assert len(by_label) == len(raw)  # nothing dropped

@@ -258,6 +258,14 @@ def broken_copy(shipped: Path, file: str, old: str, new: str) -> Path:
 
 
 def records(text: str) -> dict[str, dict[str, str]]:
-    """Perfdata-file lines 'SERVICE::name<TAB>STATE::...' by service; the latest line wins."""
-    lines = (dict(field.split("::", 1) for field in line.split("\t")) for line in text.splitlines())
-    return {record["SERVICE"]: record for record in lines}
+    """Perfdata-file lines 'SERVICE::name<TAB>STATE::...' by service; the latest line wins.
+    A line that starts no record continues the one before: Icinga 2's $service.output$ holds
+    the long output too (a mail domain check's line per probe), on lines of its own."""
+    lines: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("SERVICE::") or not lines:
+            lines.append(line)
+        else:
+            lines[-1] += "\n" + line
+    fields = (dict(field.split("::", 1) for field in line.split("\t")) for line in lines)
+    return {record["SERVICE"]: record for record in fields}
