@@ -11,9 +11,11 @@ from .checks.contexts import (
     CertificateContext,
     FailureContext,
     PhaseContext,
+    RefusalContext,
     ReplyContext,
     ResponseTimeContext,
     StepContext,
+    StrengthContext,
     TLSVersionContext,
 )
 from .checks.output import use_output
@@ -68,7 +70,9 @@ def build_check(options: Options, settings: Settings, deadline: Deadline) -> nag
         StepContext("mail", (250,)),
         StepContext("rcpt", (250, 251)),
         CertificateContext(warning_days, critical_days),
+        StrengthContext(),
         TLSVersionContext(),
+        RefusalContext(options.timeout_state),
         FailureContext(options.timeout_state),
     ]
     if options.mx or options.all_addresses:
@@ -109,7 +113,8 @@ def build_domain_check(
     if options.dane:
         # DANE replaces the CA chain and, for DANE-EE, the name: the TLSA records judge
         dane_tls = TLSPolicy(implicit=options.implicit_tls, server_name=None, verify=False,
-                             min_version=options.min_tls)  # fmt: skip
+                             min_version=options.min_tls, refuse_below=options.refuse_tls_below,
+                             all_certificates=options.all_certificates)  # fmt: skip
     if options.mta_sts:
         # HTTPS to mta-sts.<domain>, verified; not 'implicit', which words SMTP hints
         policy_tls = TLSPolicy(implicit=False, server_name=None, ca_file=ca_file(options))
@@ -149,7 +154,8 @@ def load_modules(options: Options) -> None:
     nothing more; what a module imports lazily later is kept from the signal by the Deadline."""
     if options.expect is not None:
         from .core import sandbox  # noqa: F401, PLC0415
-    if options.speaks_tls:
+    if options.speaks_tls:  # and the further handshakes a TLS check may need
+        from .smtp import handshakes  # noqa: F401, PLC0415
         from .tls import policy  # noqa: F401, PLC0415
     if options.auth_user is not None:
         from .smtp import sasl  # noqa: F401, PLC0415

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import nagiosplugin
 
@@ -11,7 +12,7 @@ from .perfdata import number, range_text, seconds_performance
 TYPE_CHECKING = False  # the import policy: docs/development.md
 if TYPE_CHECKING:
     from ..core.deadline import Deadline
-    from ..smtp.model import Reply
+    from ..smtp.model import Reply, Session
     from ..tls.certificate import TLSInfo
 
 
@@ -127,7 +128,8 @@ def _lines(reply: Reply) -> tuple[str, ...]:
 
 
 class TLSVersionContext(nagiosplugin.Context):
-    """The negotiated TLS version against --min-tls: below it is WARNING."""
+    """The negotiated TLS version against --min-tls: below it is WARNING. This client offers
+    every version up to TLS 1.3, so the version the server chose is the newest it speaks."""
 
     def __init__(self) -> None:
         super().__init__("tls_version")
@@ -136,13 +138,42 @@ class TLSVersionContext(nagiosplugin.Context):
         tls: TLSInfo = metric.value
         if tls.meets_minimum:
             return self.result_cls(nagiosplugin.Ok, None, metric)
-        hint = f"{tls.version} is below the minimum TLS {tls.min_version} (--min-tls)"
+        offers = "only" if tls.number == "1.0" else "at most"
+        hint = f"server offers {offers} TLS {tls.number}, below --min-tls {tls.min_version}"
+        return self.result_cls(nagiosplugin.Warn, hint, metric)
+
+
+class RefusalContext(nagiosplugin.Context):
+    """--refuse-tls-below: an old version the server accepts is WARNING; one that could not be
+    tried is UNKNOWN, or the --timeout-state when time ran out."""
+
+    def __init__(self, timeout_state: nagiosplugin.state.ServiceState) -> None:
+        super().__init__("refusals")
+        self.timeout_state = timeout_state
+
+    def evaluate(self, metric, resource):
+        session: Session = metric.value
+        refusals = session.refusals or []
+        below = session.target.tls.refuse_below if session.target.tls else ""
+        untried = [refusal for refusal in refusals if refusal.accepted is None]
+        if untried:
+            state = self.timeout_state if untried[0].timed_out else nagiosplugin.Unknown
+            hint = f"--refuse-tls-below {below}: TLS {untried[0].version} not tried: "
+            return self.result_cls(state, hint + untried[0].reason, metric)
+        accepted = [refusal.version for refusal in refusals if refusal.accepted]
+        if not accepted:
+            return self.result_cls(nagiosplugin.Ok, None, metric)
+        versions = " and ".join([", ".join(accepted[:-1]), accepted[-1]] if accepted[:-1]
+                                else accepted)  # fmt: skip
+        hint = f"server accepts TLS {versions} (--refuse-tls-below {below})"
         return self.result_cls(nagiosplugin.Warn, hint, metric)
 
 
 class CertificateContext(nagiosplugin.Context):
-    """The server certificate: unreadable is UNKNOWN; expired or not yet valid is CRITICAL
-    (with --insecure too); fewer days left than -D is WARNING or CRITICAL."""
+    """The certificates the server sends (with --all-certificates, of each key type):
+    unreadable is UNKNOWN; one expired or not yet valid is CRITICAL (with --insecure too);
+    the one that expires first against -D is WARNING or CRITICAL. A handshake for another
+    key type that fails for another reason than having no such certificate is CRITICAL."""
 
     def __init__(self, warning_days: float | None, critical_days: float | None) -> None:
         super().__init__("certificate")
@@ -151,20 +182,30 @@ class CertificateContext(nagiosplugin.Context):
 
     def evaluate(self, metric, resource):
         tls: TLSInfo = metric.value
-        days = tls.days_left
-        if tls.unreadable is not None or days is None:
-            hint = f"certificate not readable: {tls.unreadable}"
+        unreadable = [info for info in (tls, *(o.tls for o in tls.others if o.tls))
+                      if info.unreadable is not None]  # fmt: skip
+        if unreadable:
+            name = f"{unreadable[0].kind} certificate" if unreadable[0].kind else "certificate"
+            hint = f"{name} not readable: {unreadable[0].unreadable}"
             return self.result_cls(nagiosplugin.Unknown, hint, metric)
-        if days < 0:
-            return self.result_cls(nagiosplugin.Critical, "certificate expired", metric)
-        if tls.starts_in > 0:
-            return self.result_cls(nagiosplugin.Critical, "certificate not yet valid", metric)
+        now = time.time()
+        for name, facts in tls.judged():
+            if facts["not_after"] < now:
+                return self.result_cls(nagiosplugin.Critical, f"{name} expired", metric)
+            if facts["not_before"] > now:
+                return self.result_cls(nagiosplugin.Critical, f"{name} not yet valid", metric)
+        for other in tls.others:
+            if other.tls is None and not other.absent:
+                hint = f"{other.kind} certificate: {other.reason}"
+                return self.result_cls(nagiosplugin.Critical, hint, metric)
+        soonest = tls.soonest()
+        days = tls.days_left
         for state, limit, kind in (
             (nagiosplugin.Critical, self.critical_days, "critical"),
             (nagiosplugin.Warn, self.warning_days, "warning"),
         ):
-            if limit is not None and days < limit:
-                hint = f"certificate expires in under {number(limit)} days ({kind})"
+            if soonest and days is not None and limit is not None and days < limit:
+                hint = f"{soonest[0]} expires in under {number(limit)} days ({kind})"
                 return self.result_cls(state, hint, metric)
         return self.result_cls(nagiosplugin.Ok, None, metric)
 
@@ -178,6 +219,43 @@ class CertificateContext(nagiosplugin.Context):
             for d in (self.warning_days, self.critical_days)
         )
         return nagiosplugin.Performance("cert_days", number(days), "", warn, crit)
+
+
+# A key below these sizes is WARNING (NIST SP 800-57, BSI TR-02102: 112 bits of security)
+MIN_KEY_BITS = {"RSA": 2048, "RSA-PSS": 2048, "DSA": 2048, "EC": 256}
+WEAK_DIGESTS = ("MD2", "MD5", "SHA-1")  # a signature made with one of them is CRITICAL
+
+
+class StrengthContext(nagiosplugin.Context):
+    """Keys and signatures, whatever --insecure says: the server's own key below RSA 2048 or
+    EC 256 bits is WARNING; an MD5 or SHA-1 signature on any certificate it sends, except a
+    self-signed root (its signature proves nothing), is CRITICAL."""
+
+    def __init__(self) -> None:
+        super().__init__("strength")
+
+    def evaluate(self, metric, resource):
+        tls: TLSInfo = metric.value
+        if tls.unreadable is not None:  # the certificate context says so
+            return self.result_cls(nagiosplugin.Ok, None, metric)
+        critical, warning = [], []
+        for name, facts in tls.judged():
+            digest = facts["signature"].split(" with ", 1)[0]
+            if digest in WEAK_DIGESTS:
+                critical.append(f"{name} signed with {digest}")
+            minimum = MIN_KEY_BITS.get(facts["key_type"])
+            if (
+                not name.startswith("intermediate ")
+                and minimum
+                and (facts["key_bits"] or 0) < minimum
+            ):
+                size = f"{facts['key_type']} {facts['key_bits']} bits"
+                warning.append(f"{name} key is {size}, below {minimum}")
+        if critical:
+            return self.result_cls(nagiosplugin.Critical, ", ".join(critical), metric)
+        if warning:
+            return self.result_cls(nagiosplugin.Warn, ", ".join(warning), metric)
+        return self.result_cls(nagiosplugin.Ok, None, metric)
 
 
 class FailureContext(nagiosplugin.Context):

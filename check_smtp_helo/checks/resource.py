@@ -54,6 +54,9 @@ def session_metrics(session: Session, timeout: float):
     if session.tls is not None:
         yield nagiosplugin.Metric("tls_version", session.tls, context="tls_version")
         yield nagiosplugin.Metric("cert_days", session.tls, context="certificate")
+        yield nagiosplugin.Metric("cert_strength", session.tls, context="strength")
+    if session.refusals is not None:
+        yield nagiosplugin.Metric("tls_refusals", session, context="refusals")
     if session.auth is not None:
         yield nagiosplugin.Metric("auth_reply", session.auth, context="auth")
     if session.mail is not None:

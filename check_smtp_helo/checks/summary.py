@@ -85,7 +85,7 @@ def session_lines(session: Session) -> list[str]:
     if session.helo:
         lines += [f"{session.helo_verb}: {line}" for line in session.helo.wire_lines()]
     if session.tls:
-        lines += _tls_lines(session.tls)
+        lines += _tls_lines(session.tls) + _refusal_lines(session)
     if session.auth_mechanism:
         offered = " ".join(session.auth_offered)
         lines.append(f"AUTH mechanism: {session.auth_mechanism} (offered: {offered})")
@@ -105,40 +105,89 @@ def _steps(session: Session) -> list[Reply]:
 
 
 def _certificate_text(tls: TLSInfo) -> str:
-    """The certificate's validity in words: 'certificate expires in 1 hour 59 minutes'."""
-    if tls.unreadable is not None or tls.not_after is None:
+    """The validity of the certificate that expires first, in words: 'certificate expires in
+    1 hour 59 minutes', 'intermediate CN=R3 expires in 9 days'."""
+    soonest = None if tls.unreadable is not None else tls.soonest()
+    if soonest is None:
         return "certificate not readable"
-    left = tls.not_after - time.time()
+    name, facts = soonest
+    left = facts["not_after"] - time.time()
     if left < 0:
-        return f"certificate expired {ago(-left)}"
-    if tls.starts_in > 0:
-        return f"certificate not valid for another {span(tls.starts_in)}"
-    return f"certificate expires in {span(left)}"
+        return f"{name} expired {ago(-left)}"
+    for early, early_facts in tls.judged():
+        starts_in = early_facts["not_before"] - time.time()
+        if starts_in > 0:
+            return f"{early} not valid for another {span(starts_in)}"
+    return f"{name} expires in {span(left)}"
 
 
 def _tls_lines(tls: TLSInfo) -> list[str]:
-    """Long output about the TLS session and the server certificate."""
+    """Long output about the TLS session and the server's certificates, and about those of
+    the other key types (--all-certificates)."""
+    lines = _session_lines(tls)
+    for other in tls.others:
+        if other.tls is not None:
+            lines += _session_lines(other.tls)
+        elif other.absent:
+            lines.append(f"{other.kind} certificate: none (the server refused every "
+                         f"{other.kind} cipher suite)")  # fmt: skip
+        else:
+            lines.append(f"{other.kind} certificate: {other.reason}")
+    return lines
+
+
+def _session_lines(tls: TLSInfo) -> list[str]:
+    """Long output about one TLS session and the certificates sent in it."""
+    name = f"{tls.kind} certificate" if tls.kind else "certificate"
     verified = "verified" if tls.verified else "NOT verified (--insecure)"
     minimum = "" if tls.meets_minimum else f" (below the minimum TLS {tls.min_version})"
     lines = [
-        f"TLS: {tls.version}{minimum}, cipher {tls.cipher} ({tls.bits} bits), "
-        f"certificate {verified}"
+        f"TLS: {tls.version}{minimum}, cipher {tls.cipher} ({tls.bits} bits), {name} {verified}"
     ]
+    if tls.lowered:
+        lines.append(f"TLS: at OpenSSL security level 0, as the system's refused it: {tls.lowered}")
     if tls.unreadable is not None:
-        return [*lines, f"certificate not readable: {tls.unreadable}"]
+        return [*lines, f"{name} not readable: {tls.unreadable}"]
     lines += [
-        f"certificate subject: {tls.subject}",
-        f"certificate alternative names: {', '.join(tls.alt_names) or 'none'}",
-        f"certificate issuer: {tls.issuer}",
+        f"{name} subject: {tls.subject}",
+        f"{name} alternative names: {', '.join(tls.alt_names) or 'none'}",
+        f"{name} issuer: {tls.issuer}",
     ]
     for label, moment in (("valid from", tls.not_before), ("expires", tls.not_after)):
         if moment is not None:
-            when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(moment))
-            lines.append(f"certificate {label}: {when}")
+            lines.append(f"{name} {label}: {_utc(moment)}")
     lines[-1] += f" ({_certificate_text(tls)})"
+    for index, facts in enumerate(tls.chain):
+        which = name if not index else f"intermediate {facts['subject']}"
+        if index and facts["self_signed"]:
+            which = f"root {facts['subject']} (not judged)"
+        lines.append(f"{which} key: {_key_text(facts)}")
+        lines.append(f"{which} signature: {facts['signature']}")
+        if index:
+            lines.append(f"{which} expires: {_utc(facts['not_after'])}")
     chain = [f"{tls.chain_sent} sent by the server"] if tls.chain_sent is not None else []
     if tls.chain_verified is not None:
         chain.append(f"{tls.chain_verified} in the verified chain")
     if chain:
-        lines.append(f"certificate chain: {', '.join(chain)}")
+        lines.append(f"{name} chain: {', '.join(chain)}")
     return lines
+
+
+def _utc(moment: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(moment))
+
+
+def _key_text(facts: dict) -> str:
+    """'RSA 2048 bits', 'EC 256 bits (P-256)', 'Ed25519'."""
+    size = f" {facts['key_bits']} bits" if facts["key_bits"] else ""
+    curve = f" ({facts['curve']})" if facts["curve"] else ""
+    return f"{facts['key_type']}{size}{curve}"
+
+
+def _refusal_lines(session: Session) -> list[str]:
+    """--refuse-tls-below: what each capped handshake found."""
+    if session.refusals is None or session.target.tls is None:
+        return []
+    said = {True: "accepted", False: "refused", None: "not tried"}
+    found = [f"TLS {r.version} {said[r.accepted]}" for r in session.refusals]
+    return [f"--refuse-tls-below {session.target.tls.refuse_below}: {', '.join(found)}"]

@@ -73,6 +73,8 @@ def tls_policy(options: Options) -> TLSPolicy | None:
         verify=not options.insecure,
         ca_file=ca_file(options),
         min_version=options.min_tls,
+        refuse_below=options.refuse_tls_below,
+        all_certificates=options.all_certificates,
     )
 
 

@@ -16,6 +16,7 @@ from .values import (
     given,
     mail_domain,
     mechanism,
+    older_tls_version,
     pattern,
     port,
     sender,
@@ -55,6 +56,8 @@ class Options:
     insecure: bool
     certificate_days: tuple[float, float | None] | None
     min_tls: str
+    refuse_tls_below: str | None
+    all_certificates: bool
     auth_user: str | None
     auth_password_file: str | None
     auth_mechanism: str | None
@@ -193,14 +196,23 @@ OPTIONS = [
     Option("--ca-file", "ca_file", "PEM file of CA certificates to trust besides the system's",
            convert=given, metavar="PATH", ignored_without=TLS),
     Option("--insecure", "insecure", "do not verify the certificate's chain and name (its "
-           "expiry is still judged)", default=False, ignored_without=TLS,
+           "expiry, key and signatures are still judged)", default=False, ignored_without=TLS,
            excludes="--ca-file"),
-    Option("-D --certificate-days", "certificate_days", "WARNING (CRITICAL) when the "
-           "certificate has fewer days left; an expired certificate is always CRITICAL",
+    Option("-D --certificate-days", "certificate_days", "WARNING (CRITICAL) when a "
+           "certificate the server sends (its own or an intermediate) has fewer days left; "
+           "cert_days is the soonest expiry. An expired certificate is always CRITICAL",
            convert=days, metavar="WARN[,CRIT]", ignored_without=TLS),
-    Option("--min-tls", "min_tls", "lowest TLS version that is good: 1.0, 1.1, 1.2 or "
-           "1.3; a session below it is WARNING (servers down to TLS 1.0 are still reached)",
-           convert=tls_version, metavar="VERSION", default="1.2", ignored_without=TLS),
+    Option("--min-tls", "min_tls", "lowest TLS version that is good: 1.0, 1.1, 1.2 or 1.3; "
+           "a server that offers nothing newer is WARNING, and AUTH is not sent. Servers down "
+           "to TLS 1.0 are reached (at OpenSSL security level 0 when the system's refuses "
+           "them)", convert=tls_version, metavar="VERSION", default="1.2", ignored_without=TLS),
+    Option("--refuse-tls-below", "refuse_tls_below", "the server must refuse every TLS "
+           "version below this (1.1, 1.2 or 1.3): one more handshake for each, capped at it; "
+           "one accepted is WARNING", convert=older_tls_version, metavar="VERSION",
+           ignored_without=TLS),
+    Option("--all-certificates", "all_certificates", "judge the RSA and the ECDSA certificate "
+           "of a server that holds both: one more handshake (TLS 1.2, the other key type's "
+           "cipher suites)", default=False, ignored_without=TLS),
     Option("--auth-user", "auth_user", "after EHLO (and TLS), AUTH as this user; the reply "
            f"must be 235. The password comes from the environment variable {PASSWORD_VARIABLE} "
            "or from --auth-password-file, never from the command line", convert=user,

@@ -74,6 +74,13 @@ def tls_version(text: str) -> str:
     return text
 
 
+def older_tls_version(text: str) -> str:
+    """--refuse-tls-below: a version with an older one below it."""
+    if text not in TLS_VERSIONS[1:]:
+        raise ValueError(f"{shown(text)} is not one of {', '.join(TLS_VERSIONS[1:])}")
+    return text
+
+
 def timeout_state(text: str) -> nagiosplugin.state.ServiceState:
     if text not in TIMEOUT_STATES:
         raise ValueError(f"{shown(text)} is not one of {', '.join(TIMEOUT_STATES)}")

@@ -38,8 +38,18 @@ def default_helo_name(sock: socket.socket | TLSChannel) -> str:
 
 
 def converse(target: Target, log: Log | None = None) -> Session:
-    """Hold one conversation with the target and return its record."""
+    """Hold one conversation with the target and return its record; with TLS, also the
+    further handshakes that the server needs or the options ask for (handshakes.py)."""
     log = log or logging.getLogger(__name__)
+    if target.tls is None:
+        return converse_once(target, log)
+    from .handshakes import with_further_handshakes  # noqa: PLC0415 -- the import policy
+
+    return with_further_handshakes(target, log, converse_once)
+
+
+def converse_once(target: Target, log: Log) -> Session:
+    """One conversation, from the lookup to QUIT, and its record."""
     session = Session(target)
     clock = Clock(target.timeout, target.deadline)
     channel = None
@@ -123,6 +133,7 @@ def _secure(session: Session, channel: Channel, tls: TLSPolicy) -> None:
     except (socket.timeout, DeadlineError) as exc:
         raise clock.late("tls", "no TLS handshake") from exc
     except HandshakeError as exc:
+        session.handshake_error = exc
         raise AbortError(Failure("tls", str(exc), False)) from exc
     channel.sock = secured
     session.timings["tls"] = clock.lap()

@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from typing import Callable
 
     from ..tls.certificate import TLSInfo
+    from ..tls.errors import HandshakeError
     from ..tls.policy import TLSPolicy
     from .sasl import Credentials
 
@@ -117,6 +118,18 @@ class Target:
         self.rcpt_to = rcpt_to
         self.lookup = lookup  # looks the host's addresses up instead of getaddrinfo
 
+    def variant(self, tls: TLSPolicy, *, steps: bool = True,
+                deadline: float | None = None) -> Target:  # fmt: skip
+        """The same target with another TLS policy (and deadline), for one more handshake;
+        without the steps after EHLO (AUTH, MAIL FROM, RCPT TO) unless `steps`."""
+        other = Target.__new__(Target)
+        other.__dict__.update(self.__dict__, tls=tls)
+        if deadline is not None:
+            other.deadline = deadline
+        if not steps:
+            other.auth, other.mail_from, other.rcpt_to = None, None, ()
+        return other
+
     @property
     def greeting(self) -> str:
         """The verb that opens the session: LHLO for LMTP (RFC 2033), else EHLO or HELO."""
@@ -148,6 +161,8 @@ class Session:
         self.mail: Reply | None = None
         self.recipients: list[Reply] = []  # the RCPT TO replies, in order
         self.failure: Failure | None = None
+        self.handshake_error: HandshakeError | None = None
+        self.refusals: list[Refusal] | None = None  # --refuse-tls-below: one per version
 
     @property
     def response_time(self) -> float | None:
@@ -167,3 +182,17 @@ class Session:
     def mail_reply(self) -> Reply | None:
         """The last reply of the transaction: to the last RCPT TO, else to MAIL FROM."""
         return self.recipients[-1] if self.recipients else self.mail
+
+
+class Refusal:
+    """One handshake capped at an old TLS version (--refuse-tls-below): accepted, refused, or
+    (accepted None) not tried, and why."""
+
+    __slots__ = ("accepted", "reason", "timed_out", "version")
+
+    def __init__(self, version: str, accepted: bool | None, reason: str = "",
+                 timed_out: bool = False) -> None:  # fmt: skip
+        self.version = version
+        self.accepted = accepted
+        self.reason = reason
+        self.timed_out = timed_out

@@ -27,7 +27,9 @@ class TLSInfo:
 
     `unreadable` says why the facts could not be read; then there are none to judge, and
     the check says so (UNKNOWN), never OK. `meets_minimum` says whether the session is at
-    least --min-tls: nothing secret may be sent over a session below it."""
+    least --min-tls: nothing secret may be sent over a session below it. `chain` holds the
+    facts of every certificate the server sent, its own first; `kind` names the key type
+    when each is judged (--all-certificates), and `others` the sessions for the other types."""
 
     def __init__(self, tls: ssl.SSLSocket, verified: bool, min_version: str = "1.2") -> None:
         self.version = tls.version() or "TLS"
@@ -35,6 +37,7 @@ class TLSInfo:
         self.verified = verified
         self.min_version = min_version
         number = VERSIONS.get(self.version)
+        self.number = number or self.version
         self.meets_minimum = number is not None and _version_key(number) >= _version_key(
             min_version
         )
@@ -43,29 +46,74 @@ class TLSInfo:
         self.not_before: float | None = None
         self.not_after: float | None = None
         self.unreadable: str | None = None
+        self.kind: str | None = None
+        self.lowered: str | None = None  # why the handshake needed security level 0
+        self.others: list[OtherCertificate] = []
+        sent = chain(tls, "get_unverified_chain")
+        # DER, the server's own first: what DANE matches (the leaf alone on Python 3.9)
+        self.certificates = sent or [der for der in [tls.getpeercert(binary_form=True)] if der]
+        self.chain: list[dict] = []
         try:
             facts = _peer_facts(tls, verified)
+            self.chain = [_facts_of(der, index) for index, der in enumerate(self.certificates)]
         except ValueError as exc:
             self.unreadable = str(exc)
         else:
             self.subject, self.issuer = facts["subject"], facts["issuer"]
             self.alt_names = facts["alt_names"]
             self.not_before, self.not_after = facts["not_before"], facts["not_after"]
-        # DER, the server's own first: what DANE matches (the leaf alone on Python 3.9)
-        self.certificates = chain(tls, "get_unverified_chain") or [
-            der for der in [tls.getpeercert(binary_form=True)] if der
-        ]
-        self.chain_sent = len(chain(tls, "get_unverified_chain")) or None
+        self.chain_sent = len(sent) or None
         self.chain_verified = (len(chain(tls, "get_verified_chain")) or None) if verified else None
+
+    def judged(self) -> list[tuple[str, dict]]:
+        """Every certificate to judge, with its name: the server's own and the intermediates
+        it sent, of this session and of those for the other key types. A self-signed root
+        that the server sends along is left out: the client's own copy is what it trusts."""
+        judged = []
+        for info in (self, *(other.tls for other in self.others if other.tls)):
+            name = f"{info.kind} certificate" if info.kind else "certificate"
+            for index, facts in enumerate(info.chain):
+                if not index:
+                    judged.append((name, facts))
+                elif not facts["self_signed"]:
+                    judged.append((f"intermediate {facts['subject']}", facts))
+        return judged
+
+    def soonest(self) -> tuple[str, dict] | None:
+        """The judged certificate that expires first (the server's own on a tie)."""
+        judged = self.judged()
+        return min(judged, key=lambda item: item[1]["not_after"]) if judged else None
 
     @property
     def days_left(self) -> float | None:
-        return None if self.not_after is None else (self.not_after - time.time()) / 86400
+        soonest = None if self.unreadable else self.soonest()
+        return None if soonest is None else (soonest[1]["not_after"] - time.time()) / 86400
 
     @property
     def starts_in(self) -> float:
         """Seconds until the certificate becomes valid; 0 or less once it is."""
         return 0.0 if self.not_before is None else self.not_before - time.time()
+
+
+def _facts_of(der: bytes, index: int) -> dict:
+    """The facts of the certificate sent at index; ValueError naming it unless it is the leaf."""
+    try:
+        return parse_certificate(der)
+    except ValueError as exc:
+        if not index:
+            raise
+        raise ValueError(f"certificate {index + 1} sent: {exc}") from exc
+
+
+class OtherCertificate:
+    """The handshake for one more key type (--all-certificates): its session, or why there is
+    none; `absent` when the server simply holds no certificate of that type."""
+
+    def __init__(self, kind: str, tls: TLSInfo | None, reason: str = "", absent: bool = False):
+        self.kind = kind
+        self.tls = tls
+        self.reason = reason
+        self.absent = absent
 
 
 def _version_key(number: str) -> tuple[int, ...]:

@@ -11,6 +11,28 @@ from ..core.text import printable, shown
 _NAMES = {"2.5.4.3": "CN", "2.5.4.6": "C", "2.5.4.7": "L", "2.5.4.8": "ST", "2.5.4.10": "O",
           "2.5.4.11": "OU"}  # fmt: skip
 _SUBJECT_ALT_NAME = "2.5.29.17"
+# Key algorithms (RFC 3279, 5480, 8410) and the named curves' sizes
+_KEYS = {"1.2.840.113549.1.1.1": "RSA", "1.2.840.113549.1.1.10": "RSA-PSS",
+         "1.2.840.10045.2.1": "EC", "1.2.840.10040.4.1": "DSA", "1.3.101.112": "Ed25519",
+         "1.3.101.113": "Ed448"}  # fmt: skip
+_CURVES = {"1.2.840.10045.3.1.7": ("P-256", 256), "1.3.132.0.34": ("P-384", 384),
+           "1.3.132.0.35": ("P-521", 521), "1.3.132.0.33": ("P-224", 224),
+           "1.2.840.10045.3.1.1": ("P-192", 192), "1.3.36.3.3.2.8.1.1.7": ("brainpoolP256r1", 256),
+           "1.3.36.3.3.2.8.1.1.11": ("brainpoolP384r1", 384),
+           "1.3.36.3.3.2.8.1.1.13": ("brainpoolP512r1", 512)}  # fmt: skip
+_EDWARDS_BITS = {"Ed25519": 256, "Ed448": 456}
+# Signature algorithms (RFC 3279, 4055, 5758, 8410) in words
+_SIGNATURES = {
+    "1.2.840.113549.1.1.2": "MD2 with RSA", "1.2.840.113549.1.1.4": "MD5 with RSA",
+    "1.2.840.113549.1.1.5": "SHA-1 with RSA", "1.3.14.3.2.29": "SHA-1 with RSA",
+    "1.2.840.113549.1.1.14": "SHA-224 with RSA", "1.2.840.113549.1.1.11": "SHA-256 with RSA",
+    "1.2.840.113549.1.1.12": "SHA-384 with RSA", "1.2.840.113549.1.1.13": "SHA-512 with RSA",
+    "1.2.840.113549.1.1.10": "RSA-PSS", "1.2.840.10045.4.1": "SHA-1 with ECDSA",
+    "1.2.840.10045.4.3.1": "SHA-224 with ECDSA", "1.2.840.10045.4.3.2": "SHA-256 with ECDSA",
+    "1.2.840.10045.4.3.3": "SHA-384 with ECDSA", "1.2.840.10045.4.3.4": "SHA-512 with ECDSA",
+    "1.2.840.10040.4.3": "SHA-1 with DSA", "2.16.840.1.101.3.4.3.2": "SHA-256 with DSA",
+    "1.3.101.112": "Ed25519", "1.3.101.113": "Ed448",
+}  # fmt: skip
 
 
 def _element(der: bytes, pos: int) -> tuple[int, int, int]:
@@ -93,6 +115,27 @@ def _time(der: bytes, tag: int, start: int, end: int) -> int:
     return ((days * 24 + hour) * 60 + minute) * 60 + second
 
 
+def _public_key(der: bytes, start: int, end: int) -> dict:
+    """The type and size of a SubjectPublicKeyInfo: RSA by its modulus, EC by its named
+    curve, DSA by its prime; a type this reader does not know keeps its OID and no size."""
+    (_tag, a_start, a_end), (_bits, k_start, _end) = _children(der, start, end)[:2]
+    parameters = _children(der, a_start, a_end)
+    oid = _oid(der[parameters[0][1] : parameters[0][2]])
+    kind, bits, curve = _KEYS.get(oid, oid), None, ""
+    if kind in ("RSA", "RSA-PSS"):  # BIT STRING: unused bits, then SEQUENCE {n, e}
+        _tag, n_start, n_end = _children(der, *_element(der, k_start + 1)[1:])[0]
+        bits = int.from_bytes(der[n_start:n_end], "big").bit_length()
+    elif kind == "EC" and len(parameters) > 1 and parameters[1][0] == 0x06:
+        named = _oid(der[parameters[1][1] : parameters[1][2]])
+        curve, bits = _CURVES.get(named, (named, None))
+    elif kind == "DSA" and len(parameters) > 1:  # Dss-Parms {p, q, g}
+        _tag, p_start, p_end = _children(der, parameters[1][1], parameters[1][2])[0]
+        bits = int.from_bytes(der[p_start:p_end], "big").bit_length()
+    else:
+        bits = _EDWARDS_BITS.get(kind)
+    return {"key_type": kind, "key_bits": bits, "curve": curve}
+
+
 def days_from_civil(year: int, month: int, day: int) -> int:
     """Days since 1970-01-01 of a Gregorian date (H. Hinnant's algorithm); what
     calendar.timegm computes, without importing calendar, datetime and locale."""
@@ -118,8 +161,9 @@ def _alt_names(der: bytes, start: int, end: int) -> list[str]:
 
 
 def parse_certificate(der: bytes) -> dict:
-    """Subject, issuer, alternative names, notBefore and notAfter of a DER certificate;
-    ValueError saying what could not be read."""
+    """Subject, issuer, alternative names, notBefore and notAfter of a DER certificate, its
+    key (key_type such as RSA or EC, key_bits, curve), its signature algorithm in words and
+    whether it is self-signed; ValueError saying what could not be read."""
     try:
         return _parse(der)
     except (IndexError, UnicodeError) as exc:
@@ -147,16 +191,22 @@ def public_key_info(der: bytes) -> bytes:
 
 def _parse(der: bytes) -> dict:
     fields = _tbs_fields(der)
-    _serial, _algorithm, issuer, validity, subject = fields[:5]
+    _serial, _algorithm, issuer, validity, subject, key = fields[:6]
     not_before, not_after = _children(der, validity[1], validity[2])[:2]
+    _tag, start, end = _element(der, 0)
+    algorithm = _children(der, *_children(der, start, end)[1][1:])[0]
+    signature = _oid(der[algorithm[1] : algorithm[2]])
     facts = {
         "issuer": _name(der, issuer[1], issuer[2]),
         "subject": _name(der, subject[1], subject[2]),
         "not_before": _time(der, *not_before),
         "not_after": _time(der, *not_after),
         "alt_names": [],
+        "signature": _SIGNATURES.get(signature, signature),
+        "self_signed": der[issuer[1] : issuer[2]] == der[subject[1] : subject[2]],
+        **_public_key(der, key[1], key[2]),
     }
-    for tag, s, _end in fields[5:]:
+    for tag, s, _end in fields[6:]:
         if tag != 0xA3:
             continue
         for _ext, ext_start, ext_end in _children(der, *_element(der, s)[1:]):

@@ -11,7 +11,23 @@ NOT_TRUSTED = "TLS certificate not trusted"  # starts the reason of a failed ver
 
 
 class HandshakeError(Exception):
-    """A TLS handshake that failed; the text says why, naming TLS."""
+    """A TLS handshake that failed; the text says why, naming TLS. `code` is OpenSSL's reason
+    (WRONG_VERSION_NUMBER, CA_MD_TOO_WEAK...): what decides whether another try may help."""
+
+    def __init__(self, text: str, code: str = "") -> None:
+        super().__init__(text)
+        self.code = code
+
+
+# Verification failures that only the security level makes: a key or digest too weak for it
+TOO_WEAK = {66: "EE_KEY_TOO_SMALL", 67: "CA_KEY_TOO_SMALL", 68: "CA_MD_TOO_WEAK"}
+# What a handshake at security level 0 gets past: the MD5/SHA-1 handshake signature of
+# TLS 1.0 and 1.1, and the weak keys and digests that the checks judge in words themselves
+LOWER_LEVEL_HELPS = {"LEGACY_SIGALG_DISALLOWED_OR_UNSUPPORTED", *TOO_WEAK.values()}
+# What a server says when it has no certificate for the cipher suites offered (or cannot go
+# down to TLS 1.2, where the suite chooses the certificate)
+NO_SUCH_CERTIFICATE = {"SSLV3_ALERT_HANDSHAKE_FAILURE", "TLSV1_ALERT_PROTOCOL_VERSION",
+                       "NO_SHARED_CIPHER", "NO_CIPHERS_AVAILABLE"}  # fmt: skip
 
 
 # OpenSSL's reason codes in words. The raw reason is logged (-vv).

@@ -11,16 +11,32 @@ import warnings
 from ..core.text import ago, shown, span
 from .certificate import TLSInfo, chain
 from .der import parse_certificate
-from .errors import CLOSED, NOT_TRUSTED, PLAINTEXT, HandshakeError, ssl_reason, words
+from .errors import (
+    CLOSED,
+    LOWER_LEVEL_HELPS,
+    NOT_TRUSTED,
+    PLAINTEXT,
+    TOO_WEAK,
+    HandshakeError,
+    reason_code,
+    ssl_reason,
+    words,
+)
 from .trust import trust_system_cas
 
 _NO_ISSUER = 20  # X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY
 _EXPIRED, _NOT_YET_VALID = 10, 9  # X509_V_ERR_CERT_HAS_EXPIRED, X509_V_ERR_CERT_NOT_YET_VALID
+_TLS_VERSION = {"1.0": ssl.TLSVersion.TLSv1, "1.1": ssl.TLSVersion.TLSv1_1,
+                "1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}  # fmt: skip
 
 
 class TLSPolicy:
     """How to do TLS: implicit or STARTTLS, the name to send and verify, the CAs to trust,
-    the lowest version that counts as good."""
+    the lowest version that counts as good, and what else to try (--refuse-tls-below,
+    --all-certificates).
+
+    A policy for one more handshake is derive()d: at security level 0 (`legacy`), capped at
+    exactly one version (`only`), or with one key type's cipher suites (`kind`: RSA, ECDSA)."""
 
     def __init__(
         self,
@@ -30,19 +46,32 @@ class TLSPolicy:
         verify: bool = True,
         ca_file: str | None = None,
         min_version: str = "1.2",
+        refuse_below: str | None = None,
+        all_certificates: bool = False,
+        legacy: bool = False,
+        only: str | None = None,
+        kind: str | None = None,
     ) -> None:
         self.implicit = implicit
         self.server_name = server_name
         self.verify = verify
+        self.ca_file = ca_file
         self.min_version = min_version
+        self.refuse_below = refuse_below
+        self.all_certificates = all_certificates
+        self.legacy = legacy
+        self.kind = kind
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         # Down to TLS 1.0, so that an old server is reported (below --min-tls), not merely
-        # refused; OpenSSL's DEFAULT list has the CBC ciphers those servers speak, and the
-        # system's security level still applies.
+        # refused; OpenSSL's DEFAULT list has the CBC ciphers those servers speak. The
+        # system's security level applies, unless a handshake needs level 0 (legacy).
         with warnings.catch_warnings():  # deprecated indeed: that is what --min-tls judges
             warnings.simplefilter("ignore", DeprecationWarning)
-            self.context.minimum_version = ssl.TLSVersion.TLSv1
-        self.context.set_ciphers("DEFAULT")
+            self.context.minimum_version = _TLS_VERSION[only or "1.0"]
+            if only or kind:  # a key type's suites choose the certificate up to TLS 1.2 only
+                self.context.maximum_version = _TLS_VERSION[only or "1.2"]
+        ciphers = f"a{kind}" if kind else "DEFAULT"
+        self.context.set_ciphers(f"{ciphers}:@SECLEVEL=0" if legacy else ciphers)
         if verify:
             # RFC 6125 and every browser: a name must be in the subjectAltName, never the CN
             self.context.hostname_checks_common_name = False
@@ -59,6 +88,33 @@ class TLSPolicy:
         else:
             self.context.check_hostname = False
             self.context.verify_mode = ssl.CERT_NONE
+
+    def derive(self, *, legacy: bool = False, only: str | None = None,
+               kind: str | None = None) -> TLSPolicy:  # fmt: skip
+        """This policy for one more handshake (see the class). Capped at one version, it only
+        asks whether the server accepts that version: nothing is verified."""
+        return TLSPolicy(
+            implicit=self.implicit,
+            server_name=self.server_name,
+            verify=self.verify and only is None,
+            ca_file=self.ca_file,
+            min_version=self.min_version,
+            refuse_below=self.refuse_below,
+            all_certificates=self.all_certificates,
+            legacy=legacy or self.legacy or only is not None,
+            only=only,
+            kind=kind,
+        )
+
+    def refusal_policies(self) -> list[tuple[str, TLSPolicy]]:
+        """A policy capped at each version below --refuse-tls-below, the oldest first."""
+        versions = list(_TLS_VERSION)
+        below = versions[: versions.index(self.refuse_below or "1.0")]
+        return [(version, self.derive(only=version)) for version in below]
+
+    def lower_level_helps(self, error: HandshakeError) -> bool:
+        """Would a handshake at security level 0 get past this failure?"""
+        return not self.legacy and error.code in LOWER_LEVEL_HELPS
 
     def handshake(
         self,
@@ -85,18 +141,19 @@ class TLSPolicy:
             log.info("TLS: %s", exc)
             reason = _untrusted(exc, tls)
             tls.close()
-            raise HandshakeError(f"{NOT_TRUSTED}: {reason}") from exc
+            code = TOO_WEAK.get(exc.verify_code, f"VERIFY_{exc.verify_code}")
+            raise HandshakeError(f"{NOT_TRUSTED}: {reason}", code) from exc
         except (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionResetError) as exc:
             log.info("TLS: %s", exc)
             tls.close()
-            raise HandshakeError(f"TLS handshake failed: {CLOSED}") from exc
+            raise HandshakeError(f"TLS handshake failed: {CLOSED}", "CLOSED") from exc
         except ssl.SSLError as exc:
             log.info("TLS: %s", exc)
             tls.close()
             reason = words(exc)
             if self.implicit and reason == PLAINTEXT:
                 reason += " (is it plain SMTP? use -S for STARTTLS, or no TLS option)"
-            raise HandshakeError(f"TLS handshake failed: {reason}") from exc
+            raise HandshakeError(f"TLS handshake failed: {reason}", reason_code(exc)) from exc
         except socket.timeout:  # TimeoutError is its alias only from Python 3.10 on
             tls.close()
             raise
@@ -106,8 +163,10 @@ class TLSPolicy:
         return TLSChannel(tls, log)
 
     def describe(self, channel: TLSChannel) -> TLSInfo:
-        """What the handshake settled and what the server's certificate says."""
-        return TLSInfo(channel.tls, self.verify, self.min_version)
+        """What the handshake settled and what the server's certificates say."""
+        info = TLSInfo(channel.tls, self.verify, self.min_version)
+        info.kind = self.kind
+        return info
 
 
 class TLSChannel:

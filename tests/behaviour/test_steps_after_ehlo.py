@@ -290,7 +290,7 @@ def test_auth_is_never_sent_over_a_session_below_the_minimum_tls(tmp_path):
     assert below.code == 2, below
     assert below.status.split(": ", 1)[1].startswith(
         "AUTH not sent: the session is below the minimum TLS, "
-        "TLSv1.2 is below the minimum TLS 1.3 (--min-tls), banner: "
+        "server offers at most TLS 1.2, below --min-tls 1.3, banner: "
     ), below
     assert not any(line.startswith("C: AUTH") for line in below.long), below
     assert enough.code == 0 and "auth: 235 2.7.0 Authentication successful" in enough.status

@@ -166,8 +166,12 @@ def test_verbose_describes_the_tls_session_and_certificate(pki, starttls_server)
     assert tls[5].startswith("certificate expires: 20") and tls[5].endswith(
         " UTC (certificate expires in 90 days)"
     )
+    assert tls[6:8] == [
+        "certificate key: EC 256 bits (P-256)",
+        "certificate signature: SHA-256 with ECDSA",
+    ]
     if sys.version_info >= (3, 10):  # the chain is known from Python 3.10
-        assert tls[6] == "certificate chain: 1 sent by the server, 2 in the verified chain"
+        assert tls[8] == "certificate chain: 1 sent by the server, 2 in the verified chain"
     assert "EHLO before TLS: 250-STARTTLS" in run.long
     assert "EHLO: 250-mx.test" in run.long
 

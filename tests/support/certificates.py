@@ -1,8 +1,11 @@
 """Certificates made at test time with `cryptography`, including the odd encodings that
 real servers send: GeneralizedTime where UTCTime belongs, a 2-byte IP address in the
-subjectAltName, a CN without any subjectAltName, chains with an expired intermediate.
+subjectAltName, a CN without any subjectAltName, chains with an expired intermediate, and the
+weak ones still met: RSA 1024 keys, SHA-1 and MD5 signatures.
 
-`tweak()` rewrites a certificate's DER and signs it again, so that OpenSSL still verifies it.
+`tweak()` rewrites a certificate's DER and signs it again, so that OpenSSL still verifies it;
+`resign()` signs it again with another digest (cryptography itself no longer signs with
+SHA-1 or MD5, so the algorithm identifiers are rewritten and the TBS part signed as bytes).
 """
 
 from __future__ import annotations
@@ -35,14 +38,16 @@ class Issued:
     def pem(self) -> bytes:
         return ssl.DER_cert_to_PEM_cert(self.der).encode()
 
-    def write_key(self, path: Path) -> None:
-        path.write_bytes(
-            self.key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
+    @property
+    def key_pem(self) -> bytes:
+        return self.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
         )
+
+    def write_key(self, path: Path) -> None:
+        path.write_bytes(self.key_pem)
 
 
 def issue(
@@ -53,15 +58,18 @@ def issue(
     names: tuple[str, ...] | None = (),
     not_before: datetime.datetime = NOW - 30 * DAY,
     not_after: datetime.datetime = NOW + 90 * DAY,
-    rsa_key: bool = False,
+    rsa_key: bool | int = False,
+    curve: ec.EllipticCurve | None = None,
+    digest: str = "sha256",
 ) -> Issued:
     """A certificate for common_name, signed by issuer (self-signed without one). names go
-    into the subjectAltName (IP addresses as such); None leaves the extension out."""
-    key = (
-        rsa.generate_private_key(65537, 2048)
-        if rsa_key
-        else ec.generate_private_key(ec.SECP256R1())
-    )
+    into the subjectAltName (IP addresses as such); None leaves the extension out. The key is
+    EC P-256 (or `curve`), or RSA (2048 bits, or as many as rsa_key says); the signature is
+    made with `digest` (sha256, sha1 or md5)."""
+    if rsa_key:
+        key = rsa.generate_private_key(65537, 2048 if rsa_key is True else rsa_key)
+    else:
+        key = ec.generate_private_key(curve or ec.SECP256R1())
     subject = x509.Name(
         [
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "check_smtp_helo tests"),
@@ -88,7 +96,8 @@ def issue(
         )
     signer = issuer.key if issuer else key
     cert = builder.sign(signer, hashes.SHA256())
-    return Issued(cert.public_bytes(serialization.Encoding.DER), key, subject)
+    issued = Issued(cert.public_bytes(serialization.Encoding.DER), key, subject)
+    return issued if digest == "sha256" else resign(issued, issuer, digest)
 
 
 def _general_name(name: str) -> x509.GeneralName:
@@ -170,6 +179,52 @@ def tweak(
     return Issued(der, issued.key, issued.subject)
 
 
+# signature algorithm identifiers (RFC 3279, RFC 4055, RFC 5758) by key type and digest
+_SIGNATURES = {
+    ("rsa", "sha256"): "1.2.840.113549.1.1.11",
+    ("rsa", "sha1"): "1.2.840.113549.1.1.5",
+    ("rsa", "md5"): "1.2.840.113549.1.1.4",
+    ("ec", "sha256"): "1.2.840.10045.4.3.2",
+    ("ec", "sha1"): "1.2.840.10045.4.1",
+}
+_DIGESTS = {"sha256": hashes.SHA256, "sha1": hashes.SHA1, "md5": hashes.MD5}
+
+
+def _oid_der(dotted: str) -> bytes:
+    numbers = [int(part) for part in dotted.split(".")]
+    body = bytes([40 * numbers[0] + numbers[1]])
+    for number in numbers[2:]:
+        groups, rest = [number & 0x7F], number >> 7
+        while rest:
+            groups.append(0x80 | rest & 0x7F)
+            rest >>= 7
+        body += bytes(reversed(groups))
+    return body
+
+
+def resign(issued: Issued, signer: Issued | None, digest: str) -> Issued:
+    """The certificate signed again by signer (itself when None) with digest: sha256, sha1
+    or md5 (md5 with RSA only)."""
+    key = (signer or issued).key
+    kind = "ec" if isinstance(key, ec.EllipticCurvePrivateKey) else "rsa"
+    old = {_oid_der(oid) for (k, _d), oid in _SIGNATURES.items() if k == kind}
+    new = _oid_der(_SIGNATURES[kind, digest])
+    (tag, (tbs, algorithm, _signature)), _end = _read(issued.der)
+
+    def change(element_tag: int, body: bytes):
+        return (0x06, new) if element_tag == 0x06 and body in old else None
+
+    new_tbs = _write(_walk(tbs, change))
+    new_algorithm = _walk(algorithm, change)
+    hashed = _DIGESTS[digest]()
+    if kind == "ec":
+        signature = key.sign(new_tbs, ec.ECDSA(hashed))
+    else:
+        signature = key.sign(new_tbs, padding.PKCS1v15(), hashed)
+    der = _write((tag, [_read(new_tbs)[0], new_algorithm, (0x03, b"\x00" + signature)]))
+    return Issued(der, issued.key, issued.subject)
+
+
 def utc_time(moment: datetime.datetime) -> bytes:
     return moment.strftime("%y%m%d%H%M%SZ").encode()
 
@@ -195,10 +250,10 @@ def server_context(tmp: Path, leaf: Issued, *chain: Issued, **limits) -> ssl.SSL
     (tmp / "chain.pem").write_bytes(b"".join(c.pem for c in (leaf, *chain)))
     leaf.write_key(tmp / "key.pem")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(tmp / "chain.pem", tmp / "key.pem")
     ciphers = limits.pop("ciphers", None)
-    if ciphers:
+    if ciphers:  # first: @SECLEVEL=0 is what lets OpenSSL load an RSA 1024 key at all
         context.set_ciphers(ciphers)
+    context.load_cert_chain(tmp / "chain.pem", tmp / "key.pem")
     with warnings.catch_warnings():  # TLS 1.0 and 1.1 are deprecated: that is the point
         warnings.simplefilter("ignore", DeprecationWarning)
         for name, value in limits.items():

@@ -28,12 +28,13 @@ def missing() -> str | None:
 
 class Postfix:
     """Postfix listening on 127.0.0.1: `plain` (STARTTLS offered), `smtps` (wrapper mode), and
-    a port in `ports` for each of `services`, smtpd with those -o settings."""
+    a port in `ports` for each of `services`, smtpd with those -o settings. certificate_pem is
+    a private key with its chain, or a list of them (one per key type)."""
 
     def __init__(
         self,
         directory: Path,
-        certificate_pem: str,
+        certificate_pem: str | list[str],
         services: dict[str, dict[str, str]] | None = None,
         **settings: str,
     ) -> None:
@@ -45,10 +46,14 @@ class Postfix:
         for sub in ("conf", "queue", "data"):
             (directory / sub).mkdir(parents=True, exist_ok=True)
         shutil.chown(directory / "data", "postfix")
-        chain = self.conf / "server.pem"
-        chain.write_text(certificate_pem)
-        chain.chmod(0o640)
-        shutil.chown(chain, group="postfix")
+        # smtpd_tls_chain_files: a file per key and its chain (RSA, ECDSA: Postfix serves each
+        # client the one it can use)
+        chains = [certificate_pem] if isinstance(certificate_pem, str) else certificate_pem
+        files = [self.conf / f"server-{index}.pem" for index in range(len(chains))]
+        for path, pem in zip(files, chains):
+            path.write_text(pem)
+            path.chmod(0o640)
+            shutil.chown(path, group="postfix")
         main = {
             "compatibility_level": "3.6",
             "queue_directory": f"{directory}/queue",
@@ -62,7 +67,7 @@ class Postfix:
             "inet_interfaces": "127.0.0.1",
             "inet_protocols": "ipv4",
             "smtpd_banner": "$myhostname ESMTP Postfix",
-            "smtpd_tls_chain_files": str(chain),
+            "smtpd_tls_chain_files": ", ".join(map(str, files)),
             "smtpd_tls_security_level": "may",
             **settings,
         }
