@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shlex
 import shutil
 import stat
@@ -258,6 +259,12 @@ def broken_copy(shipped: Path, file: str, old: str, new: str) -> Path:
 
 
 def records(text: str) -> dict[str, dict[str, str]]:
-    """Perfdata-file lines 'SERVICE::name<TAB>STATE::...' by service; the latest line wins."""
-    lines = (dict(field.split("::", 1) for field in line.split("\t")) for line in text.splitlines())
-    return {record["SERVICE"]: record for record in lines}
+    """Perfdata-file records 'SERVICE::name<TAB>STATE::...' by service; the latest wins. A
+    record starts a line with 'SERVICE::'; Icinga 2's $service.output$ holds the long output
+    too, so the lines up to the next record belong to it."""
+    chunks = re.split(r"^(?=SERVICE::)", text, flags=re.MULTILINE)
+    fields = (chunk.rstrip("\n").split("\t") for chunk in chunks if chunk.strip())
+    return {
+        record["SERVICE"]: record
+        for record in (dict(f.split("::", 1) for f in fs) for fs in fields)
+    }
